@@ -1,0 +1,5 @@
+"""Allow `python -m syncagent`."""
+
+from syncagent.cli import main
+
+main()

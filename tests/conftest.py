@@ -1,0 +1,21 @@
+"""Shared fixtures: a Compass emulator on a free loopback port, per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from syncagent.emulator.server import EmulatorServer
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
+    """A fresh emulator with the default seed (user demo/demo, folders 1001 and 1002)."""
+    server = EmulatorServer(data_dir=tmp_path / "emulator")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
