@@ -1,1 +1,51 @@
-"""compass package."""
+"""The Compass API client: authentication, endpoints, errors, retries."""
+
+from syncagent.compass.client import AssetUpdate, CompassClient, Download
+from syncagent.compass.errors import (
+    AmbiguousResult,
+    AuthenticationFailed,
+    CompassError,
+    IntegrityError,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    RequestRejected,
+    TransientError,
+    UrlExpired,
+)
+from syncagent.compass.models import (
+    AssetItem,
+    Folder,
+    FolderListing,
+    NewAsset,
+    Permissions,
+    Proxy,
+    Revision,
+    SearchPage,
+)
+from syncagent.compass.retry import RetryPolicy
+
+__all__ = [
+    "AmbiguousResult",
+    "AssetItem",
+    "AssetUpdate",
+    "AuthenticationFailed",
+    "CompassClient",
+    "CompassError",
+    "Download",
+    "Folder",
+    "FolderListing",
+    "IntegrityError",
+    "InvalidRequest",
+    "NewAsset",
+    "NotFound",
+    "PermissionDenied",
+    "Permissions",
+    "Proxy",
+    "RequestRejected",
+    "RetryPolicy",
+    "Revision",
+    "SearchPage",
+    "TransientError",
+    "UrlExpired",
+]

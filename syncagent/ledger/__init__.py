@@ -1,1 +1,21 @@
-"""ledger package."""
+"""The ledger: the synced tree and the work in flight, in any SQLAlchemy database."""
+
+from syncagent.ledger.records import (
+    AgentInfo,
+    EntryRecord,
+    FailureRecord,
+    PassSummary,
+    UploadRecord,
+)
+from syncagent.ledger.store import Ledger, LedgerError, utcnow
+
+__all__ = [
+    "AgentInfo",
+    "EntryRecord",
+    "FailureRecord",
+    "Ledger",
+    "LedgerError",
+    "PassSummary",
+    "UploadRecord",
+    "utcnow",
+]

@@ -1,0 +1,425 @@
+"""Load and check `agent.toml`: the Compass account, the ledger, transfers, mappings.
+
+Every problem is reported as a ConfigError naming the file and the key, so a user can
+fix it without reading code. Relative paths are relative to the config file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_ENV = "SYNCAGENT_CONFIG"
+DEFAULT_CONFIG = "agent.toml"
+EMBEDDED = "embedded"
+MIN_PART_SIZE = 5 * 1024 * 1024
+
+# Skipped in every mapping unless `default_excludes = false`: hidden files, and the temp
+# files of editors, browsers, office suites and copy tools, which are never finished.
+DEFAULT_EXCLUDES = (
+    ".*",
+    "*~",
+    "~$*",
+    "*.tmp",
+    "*.temp",
+    "*.part",
+    "*.partial",
+    "*.crdownload",
+    "*.download",
+    "*.swp",
+    "*.swo",
+    "*.swx",
+    "*.lock",
+    "#*#",
+    ".~lock.*#",
+    "Thumbs.db",
+    "ehthumbs.db",
+    "desktop.ini",
+    "Icon\r",
+    "__MACOSX",
+    "*.error.txt",
+)
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class CompassConfig:
+    """Where Compass is and who the agent logs in as."""
+
+    url: str
+    username: str
+    password: str = field(repr=False)
+    verify_tls: bool | str = True
+    timeout: float = 60.0
+
+    @property
+    def embedded(self) -> bool:
+        """Whether the bundled emulator stands in for Compass."""
+        return self.url == EMBEDDED
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """How uploads and downloads are cut up and how many run at once."""
+
+    part_size: int = 8 * 1024 * 1024
+    concurrency: int = 4
+    memory_limit: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Timings of the background agent."""
+
+    settle_seconds: float = 5.0
+    rescan_interval: float = 3600.0
+    pull_interval: float = 300.0
+    shutdown_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    """One local folder bound to one Compass folder."""
+
+    local_root: Path
+    folder_id: int
+    direction: str = "upload"
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDES
+    mode: str = "sync"
+    after_ingest: str = "keep"
+    watch: str = "native"
+    proxies: tuple[str, ...] = ()
+    proxies_only: bool = False
+    on_remote_delete: str = "trash"
+    on_local_delete: str = "keep"
+    restore_archived: bool = False
+
+    @property
+    def uploads(self) -> bool:
+        """Whether local changes go up to Compass."""
+        return self.direction in ("upload", "both")
+
+    @property
+    def downloads(self) -> bool:
+        """Whether remote changes come down from Compass."""
+        return self.direction in ("download", "both")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole agent configuration."""
+
+    path: Path
+    compass: CompassConfig
+    ledger_url: str
+    transfer: TransferConfig
+    agent: AgentConfig
+    mappings: tuple[MappingConfig, ...]
+    embedded_data: Path
+
+
+def find_config(explicit: str | os.PathLike[str] | None) -> Path:
+    """The config file to use: --config, then $SYNCAGENT_CONFIG, then ./agent.toml."""
+    chosen = explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
+    path = Path(chosen).expanduser()
+    if not path.is_file():
+        source = (
+            "--config" if explicit else CONFIG_ENV if os.environ.get(CONFIG_ENV) else ""
+        )
+        hint = f" (from {source})" if source else ""
+        raise ConfigError(f"{path}{hint}: no such configuration file")
+    return path.resolve()
+
+
+def load_config(path: Path) -> Config:
+    """Read and check a config file."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    return _Reader(path).config(raw)
+
+
+def parse_size(value: Any, key: str) -> int:
+    """Read a byte size: an integer, or a string like "8MiB" or "5 MB"."""
+    if isinstance(value, bool):
+        raise ConfigError(f'{key}: expected a size like "8MiB", got {value!r}')
+    if isinstance(value, int):
+        return value
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _SIZE_UNITS:
+        raise ConfigError(f'{key}: expected a size like "8MiB", got {value!r}')
+    return int(float(match.group(1)) * _SIZE_UNITS[unit])
+
+
+def parse_duration(value: Any, key: str) -> float:
+    """Read a duration: seconds as a number, or a string like "30s", "5m", "1h"."""
+    if isinstance(value, bool):
+        raise ConfigError(f'{key}: expected a duration like "5m", got {value!r}')
+    if isinstance(value, int | float):
+        return float(value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
+    unit = match.group(2).lower() if match else None
+    if not match or unit not in _DURATION_UNITS:
+        raise ConfigError(f'{key}: expected a duration like "5m", got {value!r}')
+    return float(match.group(1)) * _DURATION_UNITS[unit]
+
+
+class _Reader:
+    """Reads one parsed TOML document, naming `file: key` in every error."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.parent
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {problem}")
+
+    def table(self, raw: dict[str, Any], key: str, known: set[str]) -> dict[str, Any]:
+        value = raw.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, "expected a table")
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise self.fail(
+                f"{key}.{unknown[0]}", f"unknown key; known: {sorted(known)}"
+            )
+        return value
+
+    def get(
+        self, table: dict[str, Any], key: str, name: str, kind: type, default: Any
+    ) -> Any:
+        value = table.get(name, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        if value is _REQUIRED:
+            raise self.fail(key, "missing")
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(key, f"expected {kind.__name__}, got {value!r}")
+        return value
+
+    def choice(
+        self, table: dict[str, Any], key: str, name: str, options: tuple[str, ...]
+    ) -> str:
+        value = self.get(table, key, name, str, options[0])
+        if value not in options:
+            raise self.fail(key, f"expected one of {', '.join(options)}; got {value!r}")
+        return str(value)
+
+    def path_of(self, value: str) -> Path:
+        return (self.base / Path(value).expanduser()).resolve()
+
+    def config(self, raw: dict[str, Any]) -> Config:
+        unknown = sorted(set(raw) - _TOP_LEVEL)
+        if unknown:
+            raise self.fail(unknown[0], f"unknown section; known: {sorted(_TOP_LEVEL)}")
+        mappings = raw.get("mapping", [])
+        if not isinstance(mappings, list) or not mappings:
+            raise self.fail(
+                "mapping", "add at least one [[mapping]] with local and folder_id"
+            )
+        embedded = self.table(raw, "embedded", {"data"})
+        data_dir = self.get(
+            embedded, "embedded.data", "data", str, ".syncagent/emulator"
+        )
+        parsed = tuple(self.mapping(m, i) for i, m in enumerate(mappings, start=1))
+        self.check_overlaps(parsed)
+        return Config(
+            path=self.path,
+            compass=self.compass(raw),
+            ledger_url=self.ledger(raw),
+            transfer=self.transfer(raw),
+            agent=self.agent(raw),
+            mappings=parsed,
+            embedded_data=self.path_of(data_dir),
+        )
+
+    def compass(self, raw: dict[str, Any]) -> CompassConfig:
+        known = {"url", "username", "password", "password_env", "verify_tls", "timeout"}
+        table = self.table(raw, "compass", known)
+        url = self.get(table, "compass.url", "url", str, _REQUIRED).rstrip("/")
+        if url != EMBEDDED and not re.match(r"https?://[^/]+", url):
+            raise self.fail(
+                "compass.url", f'expected "embedded" or an http(s) URL, got {url!r}'
+            )
+        username = self.get(table, "compass.username", "username", str, _REQUIRED)
+        verify = table.get("verify_tls", True)
+        if not isinstance(verify, bool | str):
+            raise self.fail(
+                "compass.verify_tls", "expected true, false or a CA bundle path"
+            )
+        if isinstance(verify, str):
+            verify = str(self.path_of(verify))
+        timeout = self.get(table, "compass.timeout", "timeout", float, 60.0)
+        return CompassConfig(url, username, self.password(table), verify, timeout)
+
+    def password(self, table: dict[str, Any]) -> str:
+        if "password" in table and "password_env" in table:
+            raise self.fail(
+                "compass.password", "set password or password_env, not both"
+            )
+        if "password_env" in table:
+            name = self.get(
+                table, "compass.password_env", "password_env", str, _REQUIRED
+            )
+            value = os.environ.get(name)
+            if value is None:
+                raise self.fail(
+                    "compass.password_env", f"environment variable {name} is not set"
+                )
+            return value
+        return str(self.get(table, "compass.password", "password", str, _REQUIRED))
+
+    def ledger(self, raw: dict[str, Any]) -> str:
+        table = self.table(raw, "ledger", {"url"})
+        url = str(
+            self.get(table, "ledger.url", "url", str, "sqlite:///.syncagent/ledger.db")
+        )
+        prefix = "sqlite:///"
+        if (
+            url.startswith(prefix)
+            and not url.startswith(prefix + "/")
+            and url != "sqlite://"
+        ):
+            relative = url[len(prefix) :]
+            if relative and relative != ":memory:":
+                url = prefix + str(self.path_of(relative))
+        return url
+
+    def transfer(self, raw: dict[str, Any]) -> TransferConfig:
+        table = self.table(
+            raw, "transfer", {"part_size", "concurrency", "memory_limit"}
+        )
+        part_size = parse_size(table.get("part_size", "8MiB"), "transfer.part_size")
+        if part_size < MIN_PART_SIZE:
+            raise self.fail(
+                "transfer.part_size", "must be at least 5MiB (5242880 bytes)"
+            )
+        concurrency = self.get(table, "transfer.concurrency", "concurrency", int, 4)
+        if not 1 <= concurrency <= 64:
+            raise self.fail("transfer.concurrency", "must be between 1 and 64")
+        memory = parse_size(table.get("memory_limit", "64MiB"), "transfer.memory_limit")
+        return TransferConfig(part_size, concurrency, memory)
+
+    def agent(self, raw: dict[str, Any]) -> AgentConfig:
+        known = {
+            "settle_seconds",
+            "rescan_interval",
+            "pull_interval",
+            "shutdown_timeout",
+        }
+        table = self.table(raw, "agent", known)
+        values = {
+            name: parse_duration(table[name], f"agent.{name}")
+            for name in known
+            if name in table
+        }
+        return AgentConfig(**values)
+
+    def mapping(self, raw: Any, index: int) -> MappingConfig:
+        key = f"mapping[{index}]"
+        if not isinstance(raw, dict):
+            raise self.fail(key, "expected a table")
+        unknown = sorted(set(raw) - _MAPPING_KEYS)
+        if unknown:
+            raise self.fail(
+                f"{key}.{unknown[0]}", f"unknown key; known: {sorted(_MAPPING_KEYS)}"
+            )
+        local = self.get(raw, f"{key}.local", "local", str, _REQUIRED)
+        folder_id = self.get(raw, f"{key}.folder_id", "folder_id", int, _REQUIRED)
+        if folder_id <= 0:
+            raise self.fail(f"{key}.folder_id", "must be a positive Compass folder ID")
+        excludes = self.globs(raw, f"{key}.exclude", "exclude", [])
+        if raw.get("default_excludes", True):
+            excludes = list(DEFAULT_EXCLUDES) + excludes
+        return MappingConfig(
+            local_root=self.path_of(local),
+            folder_id=folder_id,
+            direction=self.choice(raw, f"{key}.direction", "direction", _DIRECTIONS),
+            include=tuple(self.globs(raw, f"{key}.include", "include", ["*"])),
+            exclude=tuple(excludes),
+            mode=self.choice(raw, f"{key}.mode", "mode", ("sync", "dropbox")),
+            after_ingest=self.choice(
+                raw, f"{key}.after_ingest", "after_ingest", _AFTER
+            ),
+            watch=self.choice(raw, f"{key}.watch", "watch", ("native", "poll")),
+            proxies=tuple(self.globs(raw, f"{key}.proxies", "proxies", [])),
+            proxies_only=self.get(
+                raw, f"{key}.proxies_only", "proxies_only", bool, False
+            ),
+            on_remote_delete=self.choice(
+                raw, f"{key}.on_remote_delete", "on_remote_delete", ("trash", "keep")
+            ),
+            on_local_delete=self.choice(
+                raw, f"{key}.on_local_delete", "on_local_delete", ("keep", "remove")
+            ),
+            restore_archived=self.get(
+                raw, f"{key}.restore_archived", "restore_archived", bool, False
+            ),
+        )
+
+    def globs(
+        self, raw: dict[str, Any], key: str, name: str, default: list[str]
+    ) -> list[str]:
+        value = raw.get(name, default)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, "expected a list of strings")
+        return list(value)
+
+    def check_overlaps(self, mappings: tuple[MappingConfig, ...]) -> None:
+        roots = [m.local_root for m in mappings]
+        for i, root in enumerate(roots):
+            for j, other in enumerate(roots):
+                if i != j and (root == other or root.is_relative_to(other)):
+                    raise self.fail(
+                        f"mapping[{i + 1}].local",
+                        f"{root} overlaps mapping[{j + 1}] ({other}); "
+                        "mapping roots must not nest",
+                    )
+
+
+_REQUIRED: Any = object()
+_TOP_LEVEL = {"compass", "ledger", "transfer", "agent", "mapping", "embedded"}
+_DIRECTIONS = ("upload", "download", "both")
+_AFTER = ("keep", "delete", "move")
+_MAPPING_KEYS = {
+    "local",
+    "folder_id",
+    "direction",
+    "include",
+    "exclude",
+    "default_excludes",
+    "mode",
+    "after_ingest",
+    "watch",
+    "proxies",
+    "proxies_only",
+    "on_remote_delete",
+    "on_local_delete",
+    "restore_archived",
+}

@@ -1,0 +1,607 @@
+"""The ledger: the one owner of sync state, behind plain-record methods.
+
+Writes are serialised by a lock, so worker threads may call in freely; each method is
+one transaction. Reads may run beside an agent in another process (SQLite WAL).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from syncagent.ledger import migrate
+from syncagent.ledger.models import (
+    AgentRecord,
+    Entry,
+    Failure,
+    Mapping,
+    PassRecord,
+    RevisionRecord,
+    Upload,
+    UploadPart,
+)
+from syncagent.ledger.records import (
+    AgentInfo,
+    EntryRecord,
+    FailureRecord,
+    PassSummary,
+    UploadRecord,
+)
+
+log = logging.getLogger(__name__)
+
+
+class LedgerError(Exception):
+    """The ledger cannot be opened or written; the message says which and why."""
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_ledger_engine(url: str) -> Engine:
+    """An engine for the ledger URL; a SQLite file gets WAL and its folder created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _entry_record(row: Entry) -> EntryRecord:
+    return EntryRecord(
+        rel_path=row.rel_path,
+        kind=row.kind,
+        folder_id=row.folder_id,
+        asset_id=row.asset_id,
+        remote_name=row.remote_name,
+        size=row.size,
+        mtime_ns=row.mtime_ns,
+        inode=row.inode,
+        checksum=row.checksum,
+        remote_updated_at=_aware(row.remote_updated_at),
+        origin=row.origin,
+    )
+
+
+class Ledger:
+    """Sync state in a SQLAlchemy database; migrated to the newest schema on open."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = create_ledger_engine(url)
+            migrate.upgrade(self.engine)
+        except (SQLAlchemyError, OSError) as exc:
+            raise LedgerError(
+                f"cannot open the ledger at {_safe_url(url)}: {exc}"
+            ) from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = threading.RLock()
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with self._write_lock, self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self._sessions() as session:
+            yield session
+
+    # -- mappings -------------------------------------------------------------
+
+    def ensure_mapping(self, local_root: str, folder_id: int) -> int:
+        """The ID of the mapping of `local_root` to `folder_id`, made on first use."""
+        query = select(Mapping.mapping_id).where(
+            Mapping.local_root == local_root, Mapping.folder_id == folder_id
+        )
+        with self._write() as session:
+            found = session.scalar(query)
+            if found is not None:
+                return found
+            row = Mapping(
+                local_root=local_root, folder_id=folder_id, created_at=utcnow()
+            )
+            session.add(row)
+            session.flush()
+            return row.mapping_id
+
+    def find_mapping(self, local_root: str, folder_id: int) -> int | None:
+        """The ID of a mapping if it was ever used, else None."""
+        query = select(Mapping.mapping_id).where(
+            Mapping.local_root == local_root, Mapping.folder_id == folder_id
+        )
+        with self._read() as session:
+            return session.scalar(query)
+
+    # -- entries --------------------------------------------------------------
+
+    def entries(self, mapping_id: int) -> dict[str, EntryRecord]:
+        """Every entry of a mapping by relative path."""
+        query = select(Entry).where(Entry.mapping_id == mapping_id)
+        with self._read() as session:
+            return {row.rel_path: _entry_record(row) for row in session.scalars(query)}
+
+    def claimed_asset_ids(self, mapping_id: int) -> set[int]:
+        """Asset IDs the ledger knows for a mapping, synced or in flight."""
+        with self._read() as session:
+            synced = session.scalars(
+                select(Entry.asset_id).where(
+                    Entry.mapping_id == mapping_id, Entry.asset_id.is_not(None)
+                )
+            )
+            flying = session.scalars(
+                select(Upload.asset_id).where(
+                    Upload.mapping_id == mapping_id, Upload.asset_id.is_not(None)
+                )
+            )
+            return {a for a in synced if a is not None} | {
+                a for a in flying if a is not None
+            }
+
+    def put_entry(self, mapping_id: int, entry: EntryRecord) -> None:
+        """Record an entry as synced, replacing what was there for its path."""
+        with self._write() as session:
+            self._upsert_entry(session, mapping_id, entry)
+            self._clear_failure(session, mapping_id, entry.rel_path)
+
+    def remove_entries(self, mapping_id: int, rel_paths: Iterable[str]) -> None:
+        """Forget entries (their files are gone on the side that matters)."""
+        paths = list(rel_paths)
+        with self._write() as session:
+            for start in range(0, len(paths), 500):
+                chunk = paths[start : start + 500]
+                session.execute(
+                    delete(Entry).where(
+                        Entry.mapping_id == mapping_id, Entry.rel_path.in_(chunk)
+                    )
+                )
+
+    @staticmethod
+    def _upsert_entry(session: Session, mapping_id: int, entry: EntryRecord) -> None:
+        row = session.scalar(
+            select(Entry).where(
+                Entry.mapping_id == mapping_id, Entry.rel_path == entry.rel_path
+            )
+        )
+        if row is None:
+            row = Entry(mapping_id=mapping_id, rel_path=entry.rel_path)
+            session.add(row)
+        row.kind = entry.kind
+        row.folder_id = entry.folder_id
+        row.asset_id = entry.asset_id
+        row.remote_name = entry.remote_name
+        row.size = entry.size
+        row.mtime_ns = entry.mtime_ns
+        row.inode = entry.inode
+        row.checksum = entry.checksum
+        row.remote_updated_at = entry.remote_updated_at
+        row.origin = entry.origin
+        row.synced_at = utcnow()
+
+    # -- uploads in flight ----------------------------------------------------
+
+    def begin_upload(
+        self,
+        mapping_id: int,
+        *,
+        rel_path: str,
+        kind: str,
+        folder_id: int,
+        remote_name: str,
+        asset_id: int | None,
+        file_size: int,
+        mtime_ns: int,
+        inode: int,
+        owner: str,
+        lease: timedelta,
+    ) -> UploadRecord:
+        """Record that an upload starts, before anything is asked of Compass."""
+        now = utcnow()
+        with self._write() as session:
+            row = Upload(
+                mapping_id=mapping_id,
+                rel_path=rel_path,
+                kind=kind,
+                folder_id=folder_id,
+                remote_name=remote_name,
+                asset_id=asset_id,
+                file_size=file_size,
+                mtime_ns=mtime_ns,
+                inode=inode,
+                state="creating",
+                owner=owner,
+                lease_expires_at=now + lease,
+                started_at=now,
+                attempts=1,
+            )
+            session.add(row)
+            session.flush()
+            return self._upload_record(session, row)
+
+    def uploads(self, mapping_id: int) -> list[UploadRecord]:
+        """Every upload in flight on a mapping."""
+        query = select(Upload).where(Upload.mapping_id == mapping_id)
+        with self._read() as session:
+            return [self._upload_record(session, row) for row in session.scalars(query)]
+
+    def claim_upload(
+        self, upload_id: int, owner: str, lease: timedelta, *, force: bool = False
+    ) -> UploadRecord | None:
+        """Take over an upload whose lease ran out (any, with force); None if held."""
+        now = utcnow()
+        with self._write() as session:
+            row = session.get(Upload, upload_id)
+            if row is None:
+                return None
+            expired = (_aware(row.lease_expires_at) or now) <= now
+            if row.owner != owner and not (expired or force):
+                return None
+            if row.owner != owner:
+                row.attempts += 1
+            row.owner = owner
+            row.lease_expires_at = now + lease
+            return self._upload_record(session, row)
+
+    def renew_leases(self, owner: str, lease: timedelta) -> None:
+        """Extend the lease of every upload this owner holds."""
+        with self._write() as session:
+            session.execute(
+                update(Upload)
+                .where(Upload.owner == owner)
+                .values(lease_expires_at=utcnow() + lease)
+            )
+
+    def set_upload_asset(self, upload_id: int, asset_id: int) -> None:
+        """The asset exists in Compass: remember its ID before anything else."""
+        self._update_upload(upload_id, asset_id=asset_id, state="created")
+
+    def set_upload_assets(self, assets: dict[int, int]) -> None:
+        """Remember the asset IDs of several uploads in one transaction."""
+        with self._write() as session:
+            for upload_id, asset_id in assets.items():
+                session.execute(
+                    update(Upload)
+                    .where(Upload.upload_id == upload_id)
+                    .values(asset_id=asset_id, state="created")
+                )
+
+    def set_upload_initiated(
+        self, upload_id: int, part_size: int, part_count: int
+    ) -> None:
+        """Initiate answered: parts are numbered from here on; old parts are void."""
+        with self._write() as session:
+            session.execute(delete(UploadPart).where(UploadPart.upload_id == upload_id))
+            session.execute(
+                update(Upload)
+                .where(Upload.upload_id == upload_id)
+                .values(part_size=part_size, part_count=part_count, state="initiated")
+            )
+
+    def confirm_parts(
+        self, upload_id: int, parts: Iterable[tuple[int, str, int]]
+    ) -> None:
+        """Compass confirmed these parts (number, MD5, size)."""
+        with self._write() as session:
+            for number, checksum, size in parts:
+                session.merge(
+                    UploadPart(
+                        upload_id=upload_id,
+                        part_number=number,
+                        checksum=checksum,
+                        size=size,
+                    )
+                )
+
+    def set_upload_completing(self, upload_id: int, checksum: str) -> None:
+        """About to ask Compass to complete; `checksum` is the whole-file MD5."""
+        self._update_upload(upload_id, state="completing", checksum=checksum)
+
+    def reset_upload(self, upload_id: int, *, forget_asset: bool) -> None:
+        """Start an upload over: back to 'created', or to 'creating' with no asset."""
+        with self._write() as session:
+            session.execute(delete(UploadPart).where(UploadPart.upload_id == upload_id))
+            values: dict[str, Any] = {
+                "part_size": None,
+                "part_count": None,
+                "checksum": None,
+                "state": "creating" if forget_asset else "created",
+            }
+            if forget_asset:
+                values["asset_id"] = None
+            session.execute(
+                update(Upload).where(Upload.upload_id == upload_id).values(**values)
+            )
+
+    def restat_upload(
+        self, upload_id: int, *, file_size: int, mtime_ns: int, inode: int
+    ) -> None:
+        """The file changed before any byte went up: take its new size and times."""
+        self._update_upload(
+            upload_id, file_size=file_size, mtime_ns=mtime_ns, inode=inode
+        )
+
+    def drop_upload(self, upload_id: int) -> None:
+        """Forget an upload in flight (the file vanished or the upload was undone)."""
+        with self._write() as session:
+            session.execute(delete(UploadPart).where(UploadPart.upload_id == upload_id))
+            session.execute(delete(Upload).where(Upload.upload_id == upload_id))
+
+    def finish_upload(self, upload: UploadRecord, entry: EntryRecord) -> None:
+        """The upload is verified in Compass: record the entry synced, atomically."""
+        with self._write() as session:
+            self._upsert_entry(session, upload.mapping_id, entry)
+            if upload.kind == "revision":
+                session.add(
+                    RevisionRecord(
+                        mapping_id=upload.mapping_id,
+                        rel_path=entry.rel_path,
+                        asset_id=entry.asset_id,
+                        checksum=entry.checksum,
+                        size=entry.size,
+                        uploaded_at=utcnow(),
+                    )
+                )
+            session.execute(
+                delete(UploadPart).where(UploadPart.upload_id == upload.upload_id)
+            )
+            session.execute(delete(Upload).where(Upload.upload_id == upload.upload_id))
+            self._clear_failure(session, upload.mapping_id, entry.rel_path)
+
+    def revision_count(self, mapping_id: int) -> int:
+        """How many revisions this agent uploaded on a mapping."""
+        query = select(RevisionRecord.revision_row_id).where(
+            RevisionRecord.mapping_id == mapping_id
+        )
+        with self._read() as session:
+            return len(session.scalars(query).all())
+
+    def _update_upload(self, upload_id: int, **values: Any) -> None:
+        with self._write() as session:
+            session.execute(
+                update(Upload).where(Upload.upload_id == upload_id).values(**values)
+            )
+
+    @staticmethod
+    def _upload_record(session: Session, row: Upload) -> UploadRecord:
+        parts = session.execute(
+            select(UploadPart.part_number, UploadPart.checksum).where(
+                UploadPart.upload_id == row.upload_id
+            )
+        )
+        return UploadRecord(
+            upload_id=row.upload_id,
+            mapping_id=row.mapping_id,
+            rel_path=row.rel_path,
+            kind=row.kind,
+            folder_id=row.folder_id,
+            remote_name=row.remote_name,
+            asset_id=row.asset_id,
+            file_size=row.file_size,
+            mtime_ns=row.mtime_ns,
+            inode=row.inode,
+            part_size=row.part_size,
+            part_count=row.part_count,
+            state=row.state,
+            checksum=row.checksum,
+            owner=row.owner,
+            lease_expires_at=_aware(row.lease_expires_at) or utcnow(),
+            confirmed_parts={int(n): str(c) for n, c in parts},
+        )
+
+    def upload(self, upload_id: int) -> UploadRecord | None:
+        """One upload in flight, with its confirmed parts."""
+        with self._read() as session:
+            row = session.get(Upload, upload_id)
+            return None if row is None else self._upload_record(session, row)
+
+    # -- failures -------------------------------------------------------------
+
+    def record_failure(
+        self,
+        mapping_id: int,
+        rel_path: str,
+        operation: str,
+        reason: str,
+        *,
+        permanent: bool,
+    ) -> None:
+        """Remember why an entry failed; repeated failures count up."""
+        now = utcnow()
+        with self._write() as session:
+            row = session.scalar(
+                select(Failure).where(
+                    Failure.mapping_id == mapping_id, Failure.rel_path == rel_path
+                )
+            )
+            if row is None:
+                session.add(
+                    Failure(
+                        mapping_id=mapping_id,
+                        rel_path=rel_path,
+                        operation=operation,
+                        reason=reason,
+                        permanent=permanent,
+                        first_seen=now,
+                        last_seen=now,
+                        count=1,
+                    )
+                )
+                return
+            row.operation = operation
+            row.reason = reason
+            row.permanent = permanent
+            row.last_seen = now
+            row.count += 1
+
+    def clear_failures(self, mapping_id: int, rel_paths: Iterable[str]) -> None:
+        """Forget the failures of entries that no longer fail."""
+        with self._write() as session:
+            for rel_path in rel_paths:
+                self._clear_failure(session, mapping_id, rel_path)
+
+    @staticmethod
+    def _clear_failure(session: Session, mapping_id: int, rel_path: str) -> None:
+        session.execute(
+            delete(Failure).where(
+                Failure.mapping_id == mapping_id, Failure.rel_path == rel_path
+            )
+        )
+
+    def failures(self, mapping_id: int) -> list[FailureRecord]:
+        """Every current failure on a mapping, oldest first."""
+        query = (
+            select(Failure)
+            .where(Failure.mapping_id == mapping_id)
+            .order_by(Failure.first_seen)
+        )
+        with self._read() as session:
+            return [
+                FailureRecord(
+                    rel_path=row.rel_path,
+                    operation=row.operation,
+                    reason=row.reason,
+                    permanent=row.permanent,
+                    first_seen=_aware(row.first_seen) or utcnow(),
+                    last_seen=_aware(row.last_seen) or utcnow(),
+                    count=row.count,
+                )
+                for row in session.scalars(query)
+            ]
+
+    # -- passes ---------------------------------------------------------------
+
+    def start_pass(self, mapping_id: int, kind: str, owner: str) -> int:
+        """Record that a pass begins; returns its ID."""
+        with self._write() as session:
+            row = PassRecord(
+                mapping_id=mapping_id, kind=kind, owner=owner, started_at=utcnow()
+            )
+            session.add(row)
+            session.flush()
+            return row.pass_id
+
+    def finish_pass(self, pass_id: int, outcome: str, summary: dict[str, Any]) -> None:
+        """Record how a pass ended."""
+        with self._write() as session:
+            session.execute(
+                update(PassRecord)
+                .where(PassRecord.pass_id == pass_id)
+                .values(
+                    finished_at=utcnow(),
+                    outcome=outcome,
+                    summary=json.dumps(summary, sort_keys=True),
+                )
+            )
+
+    def last_pass(self, mapping_id: int, kind: str) -> PassSummary | None:
+        """The most recent pass of a kind on a mapping."""
+        query = (
+            select(PassRecord)
+            .where(PassRecord.mapping_id == mapping_id, PassRecord.kind == kind)
+            .order_by(PassRecord.pass_id.desc())
+            .limit(1)
+        )
+        with self._read() as session:
+            row = session.scalar(query)
+            if row is None:
+                return None
+            return PassSummary(
+                kind=row.kind,
+                started_at=_aware(row.started_at) or utcnow(),
+                finished_at=_aware(row.finished_at),
+                outcome=row.outcome,
+                summary=row.summary,
+            )
+
+    # -- agents ---------------------------------------------------------------
+
+    def register_agent(self, owner: str, kind: str, hostname: str, pid: int) -> None:
+        """Announce a process working on this ledger."""
+        now = utcnow()
+        with self._write() as session:
+            session.merge(
+                AgentRecord(
+                    owner=owner,
+                    kind=kind,
+                    hostname=hostname,
+                    pid=pid,
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+            )
+
+    def heartbeat(self, owner: str) -> None:
+        """Say a registered process is still alive."""
+        with self._write() as session:
+            session.execute(
+                update(AgentRecord)
+                .where(AgentRecord.owner == owner)
+                .values(heartbeat_at=utcnow())
+            )
+
+    def unregister_agent(self, owner: str) -> None:
+        """A process is leaving cleanly."""
+        with self._write() as session:
+            session.execute(delete(AgentRecord).where(AgentRecord.owner == owner))
+
+    def agents(self) -> list[AgentInfo]:
+        """Every process registered on the ledger (some may have died)."""
+        with self._read() as session:
+            return [
+                AgentInfo(
+                    owner=row.owner,
+                    kind=row.kind,
+                    hostname=row.hostname,
+                    pid=row.pid,
+                    started_at=_aware(row.started_at) or utcnow(),
+                    heartbeat_at=_aware(row.heartbeat_at) or utcnow(),
+                )
+                for row in session.scalars(select(AgentRecord))
+            ]
+
+
+def _safe_url(url: str) -> str:
+    """The ledger URL with any password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable ledger url>"
