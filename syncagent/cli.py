@@ -1,19 +1,86 @@
 """Command line: wires the configuration to the engine, the agent and the emulator.
 
-Exit codes: 0 all in sync, 1 some files failed, 2 usage or configuration error.
+Exit codes: 0 all in sync, 1 some files (or a mapping) failed, 2 usage or configuration
+error, including credentials Compass refuses.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
 from syncagent import __version__
+from syncagent.config import Config, ConfigError, find_config, load_config
+
+EXIT_OK = 0
+EXIT_FAILURES = 1
+EXIT_CONFIG = 2
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Configuration file (default: $SYNCAGENT_CONFIG, then ./agent.toml).",
+)
+verbose_option = click.option(
+    "-v", "--verbose", count=True, help="Log every event (DEBUG level)."
+)
+
+
+def _load(config_path: Path | None) -> Config:
+    try:
+        return load_config(find_config(config_path))
+    except ConfigError as exc:
+        click.echo(f"syncagent: configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="syncagent")
 def main() -> None:
     """Sync local folders with Compass folders: ingest, revisions and mirrors."""
+
+
+@main.command()
+@config_option
+@click.option(
+    "--dry-run", is_flag=True, help="Show what would be done; change nothing."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@verbose_option
+def sync(config_path: Path | None, dry_run: bool, as_json: bool, verbose: int) -> None:
+    """Sync every mapping once, verify, print a summary and exit.
+
+    Exit status: 0 all in sync, 1 some files failed (each listed with its reason),
+    2 configuration or usage error.
+    """
+    from syncagent.commands.sync import run_sync
+
+    config = _load(config_path)
+    sys.exit(run_sync(config, dry_run=dry_run, as_json=as_json, verbose=verbose))
+
+
+@main.group()
+def db() -> None:
+    """Manage the ledger database."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_path: Path | None) -> None:
+    """Apply the ledger's schema migrations (also done at every start)."""
+    from syncagent.ledger import Ledger, LedgerError
+
+    config = _load(config_path)
+    try:
+        Ledger(config.ledger_url).close()
+    except LedgerError as exc:
+        click.echo(f"syncagent: {exc}", err=True)
+        sys.exit(EXIT_FAILURES)
+    click.echo("ledger schema is up to date")
 
 
 def _register_emulator() -> None:

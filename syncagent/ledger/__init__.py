@@ -7,7 +7,7 @@ from syncagent.ledger.records import (
     PassSummary,
     UploadRecord,
 )
-from syncagent.ledger.store import Ledger, LedgerError, utcnow
+from syncagent.ledger.store import Ledger, LedgerError, MappingBusy, utcnow
 
 __all__ = [
     "AgentInfo",
@@ -15,6 +15,7 @@ __all__ = [
     "FailureRecord",
     "Ledger",
     "LedgerError",
+    "MappingBusy",
     "PassSummary",
     "UploadRecord",
     "utcnow",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 
 class LedgerError(Exception):
     """The ledger cannot be opened or written; the message says which and why."""
+
+
+class MappingBusy(LedgerError):
+    """Another live process is running a pass over the same mapping."""
 
 
 def utcnow() -> datetime:
@@ -335,15 +339,17 @@ class Ledger:
         """About to ask Compass to complete; `checksum` is the whole-file MD5."""
         self._update_upload(upload_id, state="completing", checksum=checksum)
 
-    def reset_upload(self, upload_id: int, *, forget_asset: bool) -> None:
-        """Start an upload over: back to 'created', or to 'creating' with no asset."""
+    def reset_upload(
+        self, upload_id: int, *, state: str, forget_asset: bool = False
+    ) -> None:
+        """Start an upload over from `state`, dropping its parts (and its asset ID)."""
         with self._write() as session:
             session.execute(delete(UploadPart).where(UploadPart.upload_id == upload_id))
             values: dict[str, Any] = {
                 "part_size": None,
                 "part_count": None,
                 "checksum": None,
-                "state": "creating" if forget_asset else "created",
+                "state": state,
             }
             if forget_asset:
                 values["asset_id"] = None
@@ -509,9 +515,31 @@ class Ledger:
 
     # -- passes ---------------------------------------------------------------
 
-    def start_pass(self, mapping_id: int, kind: str, owner: str) -> int:
-        """Record that a pass begins; returns its ID."""
+    def start_pass(
+        self, mapping_id: int, kind: str, owner: str, is_alive: Callable[[str], bool]
+    ) -> int:
+        """Record that a pass begins and return its ID.
+
+        Raises MappingBusy while another live process has a pass open on the mapping;
+        passes left open by dead processes are closed as 'interrupted'.
+        """
         with self._write() as session:
+            open_passes = session.scalars(
+                select(PassRecord).where(
+                    PassRecord.mapping_id == mapping_id,
+                    PassRecord.finished_at.is_(None),
+                )
+            )
+            for running in open_passes:
+                if running.owner == owner:
+                    continue
+                if is_alive(running.owner):
+                    raise MappingBusy(
+                        f"another syncagent process ({running.owner}) is running a "
+                        f"{running.kind} pass on this mapping"
+                    )
+                running.finished_at = utcnow()
+                running.outcome = "interrupted"
             row = PassRecord(
                 mapping_id=mapping_id, kind=kind, owner=owner, started_at=utcnow()
             )

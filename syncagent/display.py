@@ -1,0 +1,141 @@
+"""What the commands print: a live progress bar on a terminal, and the summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+from syncagent.engine.progress import NoProgress
+from syncagent.engine.progress import Progress as ProgressEvents
+from syncagent.engine.report import PassReport
+from syncagent.logs import ScrubbingFormatter
+
+
+class BarProgress:
+    """Progress events drawn as two rich bars: files and bytes."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.files = bar.add_task("files", total=0)
+        self.bytes: TaskID = bar.add_task("bytes", total=0)
+        self._lock = threading.Lock()
+
+    def files_planned(self, count: int, total_bytes: int) -> None:
+        """Grow the totals by what a pass plans to send."""
+        with self._lock:
+            task_files = self.bar.tasks[self.files]
+            task_bytes = self.bar.tasks[self.bytes]
+            self.bar.update(self.files, total=(task_files.total or 0) + count)
+            self.bar.update(self.bytes, total=(task_bytes.total or 0) + total_bytes)
+
+    def bytes_sent(self, count: int) -> None:
+        """Advance the byte bar."""
+        self.bar.advance(self.bytes, count)
+
+    def file_done(self, rel_path: str, outcome: str) -> None:
+        """Advance the file bar."""
+        del rel_path, outcome
+        self.bar.advance(self.files, 1)
+
+
+@contextmanager
+def progress_display(enabled: bool) -> Iterator[ProgressEvents]:
+    """A live progress display on stderr when it is a terminal, else nothing.
+
+    While it is shown, log lines are printed above the bars instead of through them.
+    """
+    console = Console(stderr=True)
+    if not (enabled and console.is_terminal):
+        yield NoProgress()
+        return
+    bar = Progress(
+        TextColumn("[bold]{task.description:>5}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    handler = RichHandler(console=console, show_path=False, markup=False)
+    handler.setFormatter(ScrubbingFormatter("%(message)s"))
+    root.handlers[:] = [handler]
+    try:
+        with bar:
+            yield BarProgress(bar)
+    finally:
+        root.handlers[:] = saved
+
+
+def _describe(report: PassReport) -> str:
+    parts = []
+    for label in (
+        "uploaded",
+        "revised",
+        "touched",
+        "renamed",
+        "moved",
+        "removed",
+        "forgotten",
+        "folders_created",
+    ):
+        value = getattr(report, label)
+        if value:
+            parts.append(f"{value} {label.replace('_', ' ')}")
+    if not parts and not report.failures and report.fatal is None:
+        return f"nothing to do ({report.unchanged} files in sync)"
+    if report.unchanged:
+        parts.append(f"{report.unchanged} unchanged")
+    done = ", ".join(parts) or "nothing done"
+    sent = report.bytes_sent / 1e6
+    return f"{done}; {sent:.1f} MB sent in {report.seconds:.1f} s"
+
+
+def print_summary(reports: Sequence[PassReport], out: TextIO, *, dry_run: bool) -> None:
+    """Print what each pass did, then every failure with its reason."""
+    for report in reports:
+        head = f"{report.local_root} -> Compass folder {report.folder_id}"
+        if report.fatal is not None:
+            print(f"{head}: not synced: {report.fatal}", file=out)
+            continue
+        if dry_run:
+            print(f"{head}: would do {len(report.planned)} things", file=out)
+            for action, path in report.planned:
+                print(f"  {action}: {path}", file=out)
+            continue
+        print(f"{head}: {_describe(report)}", file=out)
+        if report.failures:
+            print(f"  {len(report.failures)} not synced:", file=out)
+            for failed in sorted(report.failures, key=lambda f: f.rel_path):
+                print(f"    {failed.rel_path}: {failed.reason}", file=out)
+
+
+def print_json(reports: Sequence[PassReport], out: TextIO, exit_code: int) -> None:
+    """Print the machine-readable summary."""
+    data: dict[str, Any] = {
+        "ok": exit_code == 0,
+        "exit_code": exit_code,
+        "mappings": [r.to_dict() for r in reports],
+    }
+    json.dump(data, out, indent=2, ensure_ascii=False)
+    out.write("\n")

@@ -1,0 +1,117 @@
+"""Plan an upload pass: compare the local tree with the synced tree, emit operations.
+
+A pure function of its inputs — no network, disk or clock — so every decision can be
+tested with lists in and operations out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from syncagent.engine.scanner import LocalFile, LocalTree
+from syncagent.ledger.records import EntryRecord
+
+
+@dataclass(frozen=True)
+class Rename:
+    """A synced file that now lives under another path, unchanged."""
+
+    entry: EntryRecord
+    local: LocalFile
+
+
+@dataclass
+class UploadPlan:
+    """What one upload pass must do, by kind of operation."""
+
+    folders: list[str] = field(default_factory=list)
+    uploads: list[LocalFile] = field(default_factory=list)
+    revisions: list[tuple[LocalFile, EntryRecord]] = field(default_factory=list)
+    checks: list[tuple[LocalFile, EntryRecord]] = field(default_factory=list)
+    renames: list[Rename] = field(default_factory=list)
+    forgets: list[EntryRecord] = field(default_factory=list)
+    removals: list[EntryRecord] = field(default_factory=list)
+    unchanged: int = 0
+
+    @property
+    def idle(self) -> bool:
+        """Whether the pass has nothing to do."""
+        return not (
+            self.folders
+            or self.uploads
+            or self.revisions
+            or self.checks
+            or self.renames
+            or self.forgets
+            or self.removals
+        )
+
+
+def parent_of(rel_path: str) -> str:
+    """The relative directory holding a path ('' for the root)."""
+    return rel_path.rsplit("/", 1)[0] if "/" in rel_path else ""
+
+
+def plan_upload_pass(
+    local: LocalTree,
+    synced: Mapping[str, EntryRecord],
+    in_flight: Collection[str] = (),
+    *,
+    remove_deleted: bool = False,
+) -> UploadPlan:
+    """Decide what to upload, revise, check, rename and forget.
+
+    `in_flight` paths have an upload under way and are left to it. With
+    `remove_deleted`, files deleted locally are removed from Compass too; otherwise
+    the ledger just forgets them.
+    """
+    plan = UploadPlan()
+    plan.folders = sorted(
+        (d for d in local.dirs if d not in synced), key=lambda d: (d.count("/"), d)
+    )
+
+    # Files that are known: unchanged, changed, or replaced by another inode.
+    new_files: list[LocalFile] = []
+    for rel_path, found in sorted(local.files.items()):
+        if rel_path in in_flight:
+            continue
+        entry = synced.get(rel_path)
+        if entry is None or entry.kind != "file":
+            new_files.append(found)
+        elif entry.size != found.size:
+            plan.revisions.append((found, entry))
+        elif entry.mtime_ns != found.mtime_ns or entry.inode != found.inode:
+            plan.checks.append((found, entry))
+        else:
+            plan.unchanged += 1
+
+    # Synced files that are gone: some were renamed, the rest were deleted.
+    gone = [
+        entry
+        for rel_path, entry in synced.items()
+        if entry.kind == "file"
+        and rel_path not in local.files
+        and rel_path not in in_flight
+    ]
+    by_identity = {(e.inode, e.size, e.mtime_ns): e for e in gone if e.asset_id}
+    for found in new_files:
+        moved = by_identity.pop((found.inode, found.size, found.mtime_ns), None)
+        if moved is not None:
+            plan.renames.append(Rename(moved, found))
+        else:
+            plan.uploads.append(found)
+    renamed = {r.entry.rel_path for r in plan.renames}
+    deleted = [e for e in gone if e.rel_path not in renamed]
+    if remove_deleted:
+        plan.removals = deleted
+    else:
+        plan.forgets = deleted
+
+    # Directories gone locally are forgotten; Compass folders are never deleted.
+    plan.forgets.extend(
+        entry
+        for rel_path, entry in synced.items()
+        if entry.kind == "dir" and rel_path and rel_path not in local.dirs
+    )
+    return plan

@@ -1,0 +1,494 @@
+"""Carry an upload from wherever it stands to verified in Compass and recorded.
+
+An upload is checkpointed in the ledger at each step — asset created, multipart
+initiated, parts confirmed, completion asked — so a crash at any instant resumes it
+where it stopped: no asset is created twice, no confirmed part is sent twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from syncagent.compass import (
+    AmbiguousResult,
+    AssetItem,
+    CompassClient,
+    IntegrityError,
+    InvalidRequest,
+    NewAsset,
+    NotFound,
+    TransientError,
+    UrlExpired,
+)
+from syncagent.engine.hashing import (
+    BufferBudget,
+    Part,
+    PartReader,
+    ShortRead,
+    part_count_for,
+)
+from syncagent.engine.problems import FileChanged, FileProblem, FileVanished
+from syncagent.engine.progress import Progress
+from syncagent.ledger import EntryRecord, Ledger, UploadRecord
+
+log = logging.getLogger(__name__)
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+URL_BATCH = 100
+CONFIRM_BATCH = 16
+PART_ATTEMPTS = 4
+COMPLETE_WAIT_SECONDS = 120.0
+LEASE = timedelta(minutes=10)
+
+
+def choose_part_size(size: int, preferred: int) -> int:
+    """The part size for a file: the preferred one, raised so no more than 10,000 parts
+    are needed (in whole MiB), never below 5 MiB."""
+    part_size = max(preferred, MIN_PART_SIZE)
+    needed = -(-size // MAX_PARTS)
+    if needed > part_size:
+        mib = 1024 * 1024
+        part_size = -(-needed // mib) * mib
+    return part_size
+
+
+@dataclass(frozen=True)
+class Transferred:
+    """An upload that was verified in Compass and recorded in the ledger."""
+
+    rel_path: str
+    kind: str
+    asset_id: int
+    size: int
+    bytes_sent: int
+    seconds: float
+
+
+@dataclass
+class Counters:
+    """Bytes moved by a run, shared by the worker threads."""
+
+    bytes_read: int = 0
+    bytes_sent: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def add(self, *, read: int = 0, sent: int = 0) -> None:
+        """Count bytes read from local files and bytes sent in parts."""
+        with self._lock:
+            self.bytes_read += read
+            self.bytes_sent += sent
+
+
+class _UrlBook:
+    """Presigned part URLs of one upload, fetched in batches and renewed on expiry."""
+
+    def __init__(self, client: CompassClient, asset_id: int, numbers: Sequence[int]):
+        self.client = client
+        self.asset_id = asset_id
+        self.numbers = list(numbers)
+        self.urls: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, number: int) -> str:
+        with self._lock:
+            if number not in self.urls:
+                start = self.numbers.index(number)
+                batch = self.numbers[start : start + URL_BATCH]
+                self.urls.update(self.client.retrieve_upload_urls(self.asset_id, batch))
+            return self.urls[number]
+
+    def renew(self, number: int) -> None:
+        with self._lock:
+            fresh = self.client.retrieve_upload_urls(self.asset_id, [number])
+            self.urls.update(fresh)
+
+
+class Uploader:
+    """Drives uploads through the multipart flow with ledger checkpoints."""
+
+    def __init__(
+        self,
+        client: CompassClient,
+        ledger: Ledger,
+        *,
+        owner: str,
+        part_size: int,
+        concurrency: int,
+        memory_limit: int,
+        progress: Progress,
+    ) -> None:
+        self.client = client
+        self.ledger = ledger
+        self.owner = owner
+        self.part_size = part_size
+        self.progress = progress
+        self.counters = Counters()
+        self.budget = BufferBudget(max(memory_limit, MIN_PART_SIZE))
+        self.part_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="part")
+        self.hash_pool = ThreadPoolExecutor(
+            max(2, concurrency), thread_name_prefix="hash"
+        )
+
+    def close(self) -> None:
+        """Stop the worker pools once their work is done."""
+        self.part_pool.shutdown(wait=True, cancel_futures=True)
+        self.hash_pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- creating assets --------------------------------------------------------
+
+    def create_assets(self, uploads: Sequence[UploadRecord]) -> list[UploadRecord]:
+        """Create the assets of new uploads in one call; returns them with asset IDs.
+
+        When the answer is lost, assets that the call did create are found by name in
+        their folders and adopted, so a retry never leaves a duplicate behind.
+        """
+        items = [NewAsset(u.remote_name, [u.folder_id], u.file_size) for u in uploads]
+        try:
+            created = self.client.create_assets(items)
+        except AmbiguousResult as exc:
+            log.warning("creating %d assets: %s; looking for them", len(items), exc)
+            return self._adopt_or_create(uploads)
+        assets = {
+            u.upload_id: a.asset_id for u, a in zip(uploads, created, strict=True)
+        }
+        self.ledger.set_upload_assets(assets)
+        return [
+            replace(u, asset_id=assets[u.upload_id], state="created") for u in uploads
+        ]
+
+    def _adopt_or_create(self, uploads: Sequence[UploadRecord]) -> list[UploadRecord]:
+        adopted = self.adopt_orphans(uploads)
+        missing = [u for u in uploads if u.upload_id not in adopted]
+        done = [
+            replace(u, asset_id=adopted[u.upload_id], state="created")
+            for u in uploads
+            if u.upload_id in adopted
+        ]
+        if missing:
+            done.extend(self.create_assets(missing))
+        return done
+
+    def adopt_orphans(self, uploads: Sequence[UploadRecord]) -> dict[int, int]:
+        """Find assets a lost answer created for these uploads; record and return them.
+
+        An orphan is an asset in the upload's folder with its name, never completed,
+        and not known to the ledger.
+        """
+        if not uploads:
+            return {}
+        claimed = self.ledger.claimed_asset_ids(uploads[0].mapping_id)
+        candidates: dict[tuple[int, str], list[int]] = {}
+        for folder_id in {u.folder_id for u in uploads}:
+            for asset in self.client.list_folder_assets(folder_id):
+                if asset.asset_id not in claimed:
+                    key = (folder_id, asset.name)
+                    candidates.setdefault(key, []).append(asset.asset_id)
+        wanted = [
+            a for u in uploads for a in candidates.get((u.folder_id, u.remote_name), [])
+        ]
+        unfinished = {
+            a.asset_id for a in self.client.get_assets(wanted) if a.status != "complete"
+        }
+        adopted: dict[int, int] = {}
+        for upload in uploads:
+            key = (upload.folder_id, upload.remote_name)
+            for asset_id in sorted(candidates.get(key, [])):
+                if asset_id in unfinished and asset_id not in adopted.values():
+                    adopted[upload.upload_id] = asset_id
+                    log.info("%s: adopted asset %d", upload.rel_path, asset_id)
+                    break
+        self.ledger.set_upload_assets(adopted)
+        return adopted
+
+    # -- one upload, start to end -----------------------------------------------
+
+    def carry(self, root: Path, upload: UploadRecord) -> Transferred:
+        """Take one upload to verified-and-recorded, resuming from its checkpoint.
+
+        Raises FileProblem for local trouble and CompassError for the server's; the
+        upload stays in the ledger to be resumed unless the file is gone.
+        """
+        started = time.monotonic()
+        sent_before = self.counters.bytes_sent
+        try:
+            stream = open(root / upload.rel_path, "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            self.abandon(upload)
+            raise FileVanished() from None
+        except OSError as exc:
+            raise FileProblem(
+                f"cannot read the file: {exc.strerror or exc}", permanent=True
+            ) from exc
+        with stream:
+            upload = self._follow_file(upload, os.fstat(stream.fileno()))
+            upload = self._advance(stream, upload)
+        asset = self._complete(upload)
+        self._record(upload, asset)
+        return Transferred(
+            rel_path=upload.rel_path,
+            kind=upload.kind,
+            asset_id=asset.asset_id,
+            size=upload.file_size,
+            bytes_sent=self.counters.bytes_sent - sent_before,
+            seconds=time.monotonic() - started,
+        )
+
+    def _advance(self, stream: BinaryIO, upload: UploadRecord) -> UploadRecord:
+        # Step: make sure the asset (or the revision) exists.
+        if upload.state == "creating":
+            upload = self._open_asset(upload)
+
+        # Step: initiate the multipart upload.
+        if upload.state == "created":
+            upload = self._initiate(upload)
+
+        # Step: send the parts not yet confirmed.
+        if upload.state == "initiated":
+            upload = self._send_parts(stream, upload)
+        return upload
+
+    def abandon(self, upload: UploadRecord) -> None:
+        """Forget an upload whose file is gone, removing an asset it left unfinished."""
+        if upload.kind == "new" and upload.asset_id is not None:
+            try:
+                asset = self.client.get_asset(upload.asset_id)
+                if asset.status != "complete":
+                    self.client.delete_from_folders(
+                        {upload.asset_id: [upload.folder_id]}
+                    )
+            except NotFound:
+                pass
+        self.ledger.drop_upload(upload.upload_id)
+
+    def _follow_file(self, upload: UploadRecord, st: os.stat_result) -> UploadRecord:
+        """Reconcile an upload with the file as it is now."""
+        now = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if now == (upload.file_size, upload.mtime_ns, upload.inode):
+            return upload
+        if upload.state == "completing":
+            # Every byte was read and sent; finish that version, the change is next.
+            return upload
+        log.info(
+            "%s: changed since its upload began; starting it over", upload.rel_path
+        )
+        state, forget = upload.state, False
+        resized = st.st_size != upload.file_size
+        if upload.kind == "new" and state != "creating" and resized:
+            # The asset was created for the old size: remove it and create anew.
+            self.abandon_asset(upload)
+            state, forget = "creating", True
+        elif upload.kind == "revision":
+            state = "creating"
+        elif state != "creating":
+            state = "created"
+        self.ledger.reset_upload(upload.upload_id, state=state, forget_asset=forget)
+        self.ledger.restat_upload(
+            upload.upload_id, file_size=now[0], mtime_ns=now[1], inode=now[2]
+        )
+        return self._reload(upload)
+
+    def abandon_asset(self, upload: UploadRecord) -> None:
+        """Remove the unfinished asset of a new upload so it can be created again."""
+        if upload.asset_id is None:
+            return
+        with contextlib.suppress(NotFound):
+            self.client.delete_from_folders({upload.asset_id: [upload.folder_id]})
+
+    def _open_asset(self, upload: UploadRecord) -> UploadRecord:
+        if upload.kind == "new":
+            return self.create_assets([upload])[0]
+        assert upload.asset_id is not None
+        self.client.create_revision(
+            upload.asset_id, upload.remote_name, upload.file_size
+        )
+        self.ledger.reset_upload(upload.upload_id, state="created")
+        return replace(upload, state="created", confirmed_parts={})
+
+    def _initiate(self, upload: UploadRecord) -> UploadRecord:
+        assert upload.asset_id is not None
+        part_size = choose_part_size(upload.file_size, self.part_size)
+        expected = part_count_for(upload.file_size, part_size)
+        part_count = self.client.initiate_upload(upload.asset_id, part_size)
+        if part_count != expected:
+            raise TransientError(
+                f"initiate answered {part_count} parts for {upload.file_size} bytes "
+                f"in parts of {part_size}; expected {expected}"
+            )
+        self.ledger.set_upload_initiated(upload.upload_id, part_size, part_count)
+        return replace(
+            upload,
+            part_size=part_size,
+            part_count=part_count,
+            state="initiated",
+            confirmed_parts={},
+        )
+
+    # -- parts ------------------------------------------------------------------
+
+    def _send_parts(self, stream: BinaryIO, upload: UploadRecord) -> UploadRecord:
+        assert upload.asset_id is not None and upload.part_size and upload.part_count
+        confirmed = upload.confirmed_parts
+        missing = [n for n in range(1, upload.part_count + 1) if n not in confirmed]
+        urls = _UrlBook(self.client, upload.asset_id, missing)
+        reader = PartReader(
+            stream, upload.file_size, upload.part_size, self.hash_pool, self.budget
+        )
+        in_flight: list[Future[tuple[int, str, int]]] = []
+        finished: list[tuple[int, str, int]] = []
+        try:
+            for part in reader.parts():
+                if part.number in confirmed:
+                    self.budget.release(len(part.data))
+                    if confirmed[part.number] != part.md5:
+                        raise FileChanged("differs from the parts already sent")
+                    continue
+                in_flight.append(self.part_pool.submit(self._put, urls, part))
+                self._confirm_finished(upload, in_flight, finished)
+            self._confirm_finished(upload, in_flight, finished, drain=True)
+        except ShortRead as exc:
+            raise FileChanged("shrank while being uploaded") from exc
+        finally:
+            self.counters.add(read=reader.bytes_read)
+            self._wait_quietly(in_flight)
+
+        # Step: check the file held still while it was read.
+        st = os.fstat(stream.fileno())
+        held = (st.st_size, st.st_mtime_ns, st.st_ino) == (
+            upload.file_size,
+            upload.mtime_ns,
+            upload.inode,
+        )
+        if not held or not reader.at_end():
+            raise FileChanged()
+        checksum = reader.whole_md5()
+        self.ledger.set_upload_completing(upload.upload_id, checksum)
+        return replace(upload, state="completing", checksum=checksum)
+
+    def _put(self, urls: _UrlBook, part: Part) -> tuple[int, str, int]:
+        """PUT one part, renewing its URL or resending as needed; frees its buffer."""
+        try:
+            for attempt in range(1, PART_ATTEMPTS + 1):
+                try:
+                    self.client.upload_part(urls.get(part.number), part.data, part.md5)
+                except UrlExpired:
+                    if attempt == PART_ATTEMPTS:
+                        raise
+                    urls.renew(part.number)
+                    continue
+                except IntegrityError as exc:
+                    if attempt == PART_ATTEMPTS:
+                        raise
+                    log.warning("part %d: %s; sending it again", part.number, exc)
+                    continue
+                self.counters.add(sent=len(part.data))
+                self.progress.bytes_sent(len(part.data))
+                return part.number, part.md5, len(part.data)
+            raise AssertionError("unreachable")
+        finally:
+            self.budget.release(len(part.data))
+
+    def _confirm_finished(
+        self,
+        upload: UploadRecord,
+        in_flight: list[Future[tuple[int, str, int]]],
+        finished: list[tuple[int, str, int]],
+        *,
+        drain: bool = False,
+    ) -> None:
+        """Confirm sent parts with Compass in batches, then checkpoint them."""
+        if drain:
+            wait(in_flight)
+        for future in [f for f in in_flight if f.done()]:
+            in_flight.remove(future)
+            finished.append(future.result())
+        if finished and (drain or len(finished) >= CONFIRM_BATCH):
+            assert upload.asset_id is not None
+            self.client.complete_parts(
+                upload.asset_id, [(number, md5) for number, md5, _ in finished]
+            )
+            self.ledger.confirm_parts(upload.upload_id, finished)
+            finished.clear()
+
+    @staticmethod
+    def _wait_quietly(in_flight: list[Future[tuple[int, str, int]]]) -> None:
+        for future in in_flight:
+            future.cancel()
+        wait(in_flight)
+
+    # -- completion and verification -------------------------------------------
+
+    def _complete(self, upload: UploadRecord) -> AssetItem:
+        assert upload.asset_id is not None and upload.checksum is not None
+        try:
+            self.client.complete_upload(upload.asset_id)
+        except (AmbiguousResult, InvalidRequest) as exc:
+            # Completed already (a lost answer, or a run that crashed after asking)?
+            asset = self.client.get_asset(upload.asset_id)
+            if not self._matches(asset, upload):
+                if isinstance(exc, InvalidRequest):
+                    self.ledger.reset_upload(upload.upload_id, state="created")
+                raise
+        asset = self._await_complete(upload)
+        if not self._matches(asset, upload):
+            self.ledger.reset_upload(upload.upload_id, state="created")
+            raise IntegrityError(
+                f"Compass holds {asset.size} bytes with MD5 {asset.checksum}; the file "
+                f"has {upload.file_size} bytes with MD5 {upload.checksum}; "
+                "the upload starts over"
+            )
+        return asset
+
+    def _await_complete(self, upload: UploadRecord) -> AssetItem:
+        """The asset once Compass shows it complete with our checksum, or at timeout."""
+        assert upload.asset_id is not None
+        deadline = time.monotonic() + COMPLETE_WAIT_SECONDS
+        delay = 0.05
+        while True:
+            asset = self.client.get_asset(upload.asset_id)
+            if self._matches(asset, upload) or time.monotonic() > deadline:
+                return asset
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    @staticmethod
+    def _matches(asset: AssetItem, upload: UploadRecord) -> bool:
+        return (
+            asset.status == "complete"
+            and asset.checksum == upload.checksum
+            and asset.size == upload.file_size
+        )
+
+    def _record(self, upload: UploadRecord, asset: AssetItem) -> None:
+        entry = EntryRecord(
+            rel_path=upload.rel_path,
+            kind="file",
+            folder_id=upload.folder_id,
+            asset_id=asset.asset_id,
+            remote_name=asset.name or upload.remote_name,
+            size=upload.file_size,
+            mtime_ns=upload.mtime_ns,
+            inode=upload.inode,
+            checksum=upload.checksum,
+            remote_updated_at=asset.updated_at,
+            origin="local",
+        )
+        self.ledger.finish_upload(upload, entry)
+
+    def _reload(self, upload: UploadRecord) -> UploadRecord:
+        fresh = self.ledger.upload(upload.upload_id)
+        if fresh is None:
+            raise TransientError(f"{upload.rel_path}: its upload record disappeared")
+        return fresh

@@ -1,0 +1,555 @@
+"""One upload pass over a mapping: resume, scan, plan, transfer, verify, record."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
+from pathlib import PurePosixPath
+
+from syncagent.compass import (
+    AssetUpdate,
+    AuthenticationFailed,
+    CompassClient,
+    CompassError,
+    NotFound,
+    RequestRejected,
+)
+from syncagent.config import MappingConfig
+from syncagent.engine.filters import PathFilter
+from syncagent.engine.folders import FolderMap
+from syncagent.engine.hashing import md5_of_file
+from syncagent.engine.identity import owner_is_alive
+from syncagent.engine.planner import Rename, UploadPlan, parent_of, plan_upload_pass
+from syncagent.engine.problems import FileProblem
+from syncagent.engine.progress import Progress
+from syncagent.engine.report import PassReport
+from syncagent.engine.scanner import LocalFile, LocalTree, scan_tree, stat_file
+from syncagent.engine.upload import LEASE, Uploader
+from syncagent.ledger import EntryRecord, Ledger, UploadRecord
+
+log = logging.getLogger(__name__)
+
+CREATE_BATCH = 50
+# A file modified this recently may still be being written: look at it once more.
+RECENT_SECONDS = 1.0
+
+
+class UploadPass:
+    """Brings Compass up to date with one mapping's local root."""
+
+    def __init__(
+        self,
+        *,
+        mapping: MappingConfig,
+        mapping_id: int,
+        client: CompassClient,
+        ledger: Ledger,
+        uploader: Uploader,
+        owner: str,
+        concurrency: int,
+        progress: Progress,
+        dry_run: bool = False,
+    ) -> None:
+        self.mapping = mapping
+        self.root = mapping.local_root
+        self.mapping_id = mapping_id
+        self.client = client
+        self.ledger = ledger
+        self.uploader = uploader
+        self.owner = owner
+        self.concurrency = concurrency
+        self.progress = progress
+        self.dry_run = dry_run
+        self.rules = PathFilter(mapping.include, mapping.exclude)
+        self.report = PassReport(str(self.root), mapping.folder_id)
+        self._moves: list[Rename] = []
+
+    def run(self) -> PassReport:
+        """Run the pass; per-file failures are in the report, never raised."""
+        started = time.monotonic()
+        read_before = self.uploader.counters.bytes_read
+        sent_before = self.uploader.counters.bytes_sent
+        try:
+            self._run()
+        except AuthenticationFailed:
+            raise
+        except CompassError as exc:
+            self.report.fatal = f"Compass folder {self.mapping.folder_id}: {exc}"
+        self.report.seconds = time.monotonic() - started
+        self.report.bytes_read += self.uploader.counters.bytes_read - read_before
+        self.report.bytes_sent = self.uploader.counters.bytes_sent - sent_before
+        return self.report
+
+    def _run(self) -> None:
+        # Step: check both ends of the mapping are there.
+        if not self._ends_ready():
+            return
+
+        # Step: finish the uploads a previous run left in flight.
+        if not self.dry_run:
+            self._resume()
+
+        # Step: scan the local tree and plan against the synced tree.
+        tree = scan_tree(self.root, self.rules)
+        synced = self.ledger.entries(self.mapping_id)
+        in_flight = {u.rel_path for u in self.ledger.uploads(self.mapping_id)}
+        plan = plan_upload_pass(
+            tree,
+            synced,
+            in_flight,
+            remove_deleted=self.mapping.on_local_delete == "remove",
+        )
+        self.report.unchanged = plan.unchanged
+        self._note_problems(tree)
+        if self.dry_run:
+            self._describe(plan)
+            return
+        self.progress.files_planned(
+            len(plan.uploads) + len(plan.revisions),
+            sum(f.size for f in plan.uploads) + sum(f.size for f, _ in plan.revisions),
+        )
+
+        # Step: make the Compass folders of new local directories.
+        folders = FolderMap(
+            self.client, self.ledger, self.mapping_id, self.mapping.folder_id, synced
+        )
+        self._make_folders(folders, plan.folders)
+
+        # Step: transfer — content checks, revisions, renames and new files.
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="file") as pool:
+            futures: list[Future[None]] = []
+            for local, entry in plan.checks:
+                futures.append(
+                    self._submit(pool, local.rel_path, self._check, local, entry)
+                )
+            for local, entry in plan.revisions:
+                futures.append(
+                    self._submit(pool, local.rel_path, self._revise, local, entry)
+                )
+            new_files = list(plan.uploads)
+            for rename in plan.renames:
+                if not self._rename_in_place(folders, rename):
+                    new_files.append(rename.local)
+            self._upload_new(pool, futures, folders, new_files)
+            _join(futures)
+
+        # Step: settle files that are gone locally, and moves.
+        self._settle_deleted(plan)
+
+    # -- the two ends -----------------------------------------------------------
+
+    def _ends_ready(self) -> bool:
+        if not self.root.is_dir():
+            self.report.fatal = f"{self.root}: the local folder does not exist"
+            return False
+        try:
+            listing = self.client.list_subfolders(self.mapping.folder_id)
+        except NotFound:
+            self.report.fatal = (
+                f"Compass folder {self.mapping.folder_id} does not exist or is not "
+                f"visible to user {self.client.session.username!r}"
+            )
+            return False
+        if not listing.permissions.upload:
+            self.report.fatal = (
+                f"user {self.client.session.username!r} may not upload to Compass "
+                f"folder {self.mapping.folder_id} ({listing.name})"
+            )
+            return False
+        return True
+
+    # -- resuming ---------------------------------------------------------------
+
+    def _resume(self) -> None:
+        mine: list[UploadRecord] = []
+        for upload in self.ledger.uploads(self.mapping_id):
+            alive = owner_is_alive(upload.owner, self.owner)
+            claimed = self.ledger.claim_upload(
+                upload.upload_id, self.owner, LEASE, force=not alive
+            )
+            if claimed is None:
+                reason = f"being uploaded by another process ({upload.owner})"
+                self.report.fail(upload.rel_path, reason, permanent=False)
+            else:
+                mine.append(claimed)
+        if not mine:
+            return
+        log.info("%s: resuming %d uploads left in flight", self.root, len(mine))
+        orphans = [u for u in mine if u.kind == "new" and u.asset_id is None]
+        adopted = self._guard_batch(orphans, self.uploader.adopt_orphans) or {}
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="file") as pool:
+            futures = [
+                self._submit(pool, u.rel_path, self._carry, self._fresh(u, adopted))
+                for u in mine
+            ]
+            _join(futures)
+
+    def _fresh(self, upload: UploadRecord, adopted: dict[int, int]) -> UploadRecord:
+        if upload.upload_id in adopted:
+            reloaded = self.ledger.upload(upload.upload_id)
+            if reloaded is not None:
+                return reloaded
+        return upload
+
+    # -- folders ----------------------------------------------------------------
+
+    def _make_folders(self, folders: FolderMap, rel_dirs: Sequence[str]) -> None:
+        for rel_dir in rel_dirs:
+            if folders.folder_of(parent_of(rel_dir)) is None and parent_of(rel_dir):
+                continue  # its parent failed; that failure is already reported
+            known = folders.folder_of(rel_dir)
+            try:
+                folders.ensure(rel_dir)
+            except AuthenticationFailed:
+                raise
+            except CompassError as exc:
+                self._failed(rel_dir, f"cannot make its Compass folder: {exc}", exc)
+                continue
+            if known is None:
+                self.report.count("folders_created")
+
+    # -- files ------------------------------------------------------------------
+
+    def _submit(
+        self,
+        pool: ThreadPoolExecutor,
+        rel_path: str,
+        action: Callable[..., None],
+        *args: object,
+    ) -> Future[None]:
+        return pool.submit(self._guard, rel_path, action, *args)
+
+    def _guard(self, rel_path: str, action: Callable[..., None], *args: object) -> None:
+        """Run one file's work; record its failure instead of raising."""
+        try:
+            action(*args)
+        except FileProblem as exc:
+            self._failed(rel_path, exc.reason, exc)
+        except AuthenticationFailed:
+            raise
+        except CompassError as exc:
+            self._failed(rel_path, str(exc), exc)
+        except OSError as exc:
+            self._failed(rel_path, f"local error: {exc.strerror or exc}", exc)
+
+    def _guard_batch(
+        self,
+        uploads: Sequence[UploadRecord],
+        action: Callable[[Sequence[UploadRecord]], dict[int, int]],
+    ) -> dict[int, int] | None:
+        if not uploads:
+            return {}
+        try:
+            return action(uploads)
+        except AuthenticationFailed:
+            raise
+        except CompassError as exc:
+            for upload in uploads:
+                self._failed(upload.rel_path, str(exc), exc)
+            return None
+
+    def _failed(self, rel_path: str, reason: str, exc: Exception) -> None:
+        permanent = isinstance(exc, RequestRejected) or (
+            isinstance(exc, FileProblem) and exc.permanent
+        )
+        log.warning("%s: %s", rel_path, reason)
+        self.report.fail(rel_path, reason, permanent=permanent)
+        self.ledger.record_failure(
+            self.mapping_id, rel_path, "upload", reason, permanent=permanent
+        )
+        self.progress.file_done(rel_path, "failed")
+
+    def _carry(self, upload: UploadRecord) -> None:
+        done = self.uploader.carry(self.root, upload)
+        outcome = "revised" if done.kind == "revision" else "uploaded"
+        self.report.count(outcome)
+        rate = done.size / done.seconds / 1e6 if done.seconds > 0 else 0.0
+        log.info(
+            "%s: %s, %d bytes in %.2f s (%.1f MB/s), asset %d",
+            done.rel_path,
+            outcome,
+            done.size,
+            done.seconds,
+            rate,
+            done.asset_id,
+        )
+        self.progress.file_done(done.rel_path, outcome)
+
+    def _check(self, local: LocalFile, entry: EntryRecord) -> None:
+        """Same size, new times: a touch is recorded, a change becomes a revision."""
+        try:
+            with open(self.root / local.rel_path, "rb") as stream:
+                checksum, size = md5_of_file(stream)
+                st = os.fstat(stream.fileno())
+        except FileNotFoundError:
+            return
+        self.uploader.counters.add(read=size)
+        if checksum != entry.checksum or size != entry.size:
+            self._revise(local, entry)
+            return
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != (
+            local.size,
+            local.mtime_ns,
+            local.inode,
+        ):
+            return  # it moved again while hashed; the next pass looks again
+        touched = EntryRecord(
+            rel_path=entry.rel_path,
+            kind="file",
+            folder_id=entry.folder_id,
+            asset_id=entry.asset_id,
+            remote_name=entry.remote_name,
+            size=local.size,
+            mtime_ns=local.mtime_ns,
+            inode=local.inode,
+            checksum=entry.checksum,
+            remote_updated_at=entry.remote_updated_at,
+            origin=entry.origin,
+        )
+        self.ledger.put_entry(self.mapping_id, touched)
+        self.report.count("touched")
+
+    def _revise(self, local: LocalFile, entry: EntryRecord) -> None:
+        current = self._settled(local)
+        if current is None or entry.asset_id is None or entry.folder_id is None:
+            return
+        upload = self.ledger.begin_upload(
+            self.mapping_id,
+            rel_path=current.rel_path,
+            kind="revision",
+            folder_id=entry.folder_id,
+            remote_name=PurePosixPath(current.rel_path).name,
+            asset_id=entry.asset_id,
+            file_size=current.size,
+            mtime_ns=current.mtime_ns,
+            inode=current.inode,
+            owner=self.owner,
+            lease=LEASE,
+        )
+        self._carry(upload)
+
+    def _settled(self, local: LocalFile) -> LocalFile | None:
+        """The file as it is now if it held still since the scan; else report it."""
+        if time.time() - local.mtime_ns / 1e9 < RECENT_SECONDS:
+            time.sleep(RECENT_SECONDS)
+        current = stat_file(self.root, local.rel_path)
+        if current is None:
+            self.report.fail(
+                local.rel_path, "deleted before it was uploaded", permanent=False
+            )
+            return None
+        if current != local:
+            reason = "still being written (it changed since the scan); retried later"
+            self.report.fail(local.rel_path, reason, permanent=False)
+            self.ledger.record_failure(
+                self.mapping_id, local.rel_path, "upload", reason, permanent=False
+            )
+            return None
+        return current
+
+    def _upload_new(
+        self,
+        pool: ThreadPoolExecutor,
+        futures: list[Future[None]],
+        folders: FolderMap,
+        new_files: Sequence[LocalFile],
+    ) -> None:
+        """Create assets in batches and hand each upload to the pool."""
+        for start in range(0, len(new_files), CREATE_BATCH):
+            batch = new_files[start : start + CREATE_BATCH]
+            self._wait_for_room(futures)
+            self._pause_for_recent(batch)
+            uploads = [u for u in (self._begin_new(folders, f) for f in batch) if u]
+            created = self._create(uploads)
+            for upload in created:
+                futures.append(self._submit(pool, upload.rel_path, self._carry, upload))
+
+    def _wait_for_room(self, futures: list[Future[None]]) -> None:
+        # Keep at most a few batches of created assets ahead of the uploads.
+        while sum(not f.done() for f in futures) > 2 * CREATE_BATCH:
+            wait(futures, timeout=0.2, return_when="FIRST_COMPLETED")
+
+    @staticmethod
+    def _pause_for_recent(batch: Sequence[LocalFile]) -> None:
+        newest = max((f.mtime_ns for f in batch), default=0) / 1e9
+        remaining = RECENT_SECONDS - (time.time() - newest)
+        if remaining > 0:
+            time.sleep(min(remaining, RECENT_SECONDS))
+
+    def _begin_new(self, folders: FolderMap, local: LocalFile) -> UploadRecord | None:
+        folder_id = folders.folder_of(parent_of(local.rel_path))
+        if folder_id is None:
+            reason = "its folder could not be made in Compass (see the folder's error)"
+            self.report.fail(local.rel_path, reason, permanent=False)
+            return None
+        current = self._settled_quietly(local)
+        if current is None:
+            return None
+        try:
+            with open(self.root / local.rel_path, "rb"):
+                pass
+        except OSError as exc:
+            problem = FileProblem(
+                f"cannot read the file: {exc.strerror or exc}", permanent=True
+            )
+            self._failed(local.rel_path, problem.reason, problem)
+            return None
+        return self.ledger.begin_upload(
+            self.mapping_id,
+            rel_path=current.rel_path,
+            kind="new",
+            folder_id=folder_id,
+            remote_name=PurePosixPath(current.rel_path).name,
+            asset_id=None,
+            file_size=current.size,
+            mtime_ns=current.mtime_ns,
+            inode=current.inode,
+            owner=self.owner,
+            lease=LEASE,
+        )
+
+    def _settled_quietly(self, local: LocalFile) -> LocalFile | None:
+        current = stat_file(self.root, local.rel_path)
+        if current is None:
+            problem = FileProblem("deleted before it was uploaded", permanent=False)
+            self._failed(local.rel_path, problem.reason, problem)
+            return None
+        if current != local:
+            problem = FileProblem(
+                "still being written (it changed since the scan); retried later",
+                permanent=False,
+            )
+            self._failed(local.rel_path, problem.reason, problem)
+            return None
+        return current
+
+    def _create(self, uploads: Sequence[UploadRecord]) -> list[UploadRecord]:
+        """Create assets for a batch; a refused batch is retried one file at a time."""
+        if not uploads:
+            return []
+        try:
+            return self.uploader.create_assets(uploads)
+        except AuthenticationFailed:
+            raise
+        except RequestRejected as exc:
+            if len(uploads) == 1:
+                self._failed(uploads[0].rel_path, str(exc), exc)
+                self.ledger.drop_upload(uploads[0].upload_id)
+                return []
+            return [u for one in uploads for u in self._create([one])]
+        except CompassError as exc:
+            for upload in uploads:
+                self._failed(upload.rel_path, str(exc), exc)
+            return []
+
+    # -- renames and deletions --------------------------------------------------
+
+    def _rename_in_place(self, folders: FolderMap, rename: Rename) -> bool:
+        """Rename the asset when only the file's name changed; False if it moved."""
+        old = PurePosixPath(rename.entry.rel_path)
+        new = PurePosixPath(rename.local.rel_path)
+        new_folder = folders.folder_of(parent_of(rename.local.rel_path))
+        if (
+            new_folder != rename.entry.folder_id
+            or old.suffix.lower() != new.suffix.lower()
+        ):
+            # Compass has no move, and a rename must keep the extension: upload the
+            # file anew and remove the old asset once the new one is verified.
+            self._moves.append(rename)
+            return False
+        assert rename.entry.asset_id is not None
+        try:
+            self.client.update_assets(
+                [AssetUpdate(rename.entry.asset_id, name=new.name)]
+            )
+        except AuthenticationFailed:
+            raise
+        except CompassError as exc:
+            self._failed(rename.local.rel_path, f"cannot rename the asset: {exc}", exc)
+            return True
+        self.ledger.remove_entries(self.mapping_id, [rename.entry.rel_path])
+        self.ledger.put_entry(
+            self.mapping_id,
+            replace(
+                rename.entry,
+                rel_path=rename.local.rel_path,
+                remote_name=new.name,
+                size=rename.local.size,
+                mtime_ns=rename.local.mtime_ns,
+                inode=rename.local.inode,
+            ),
+        )
+        self.report.count("renamed")
+        log.info("%s: renamed from %s", rename.local.rel_path, rename.entry.rel_path)
+        return True
+
+    def _settle_deleted(self, plan: UploadPlan) -> None:
+        # Moves: the old asset goes once the file is verified under its new path.
+        synced = self.ledger.entries(self.mapping_id)
+        moved = [r.entry for r in self._moves if r.local.rel_path in synced]
+        self._remove_remote(moved, "moved")
+
+        # Deletions: forgotten, or removed from Compass when the mapping says so.
+        self._remove_remote(plan.removals, "removed")
+        forgotten = [e.rel_path for e in plan.forgets]
+        self.ledger.remove_entries(self.mapping_id, forgotten)
+        self.report.count("forgotten", sum(e.kind == "file" for e in plan.forgets))
+
+    def _remove_remote(self, entries: Sequence[EntryRecord], counter: str) -> None:
+        for entry in entries:
+            if entry.asset_id is None or entry.folder_id is None:
+                continue
+            try:
+                self.client.delete_from_folders({entry.asset_id: [entry.folder_id]})
+            except NotFound:
+                pass
+            except AuthenticationFailed:
+                raise
+            except CompassError as exc:
+                self._failed(entry.rel_path, f"cannot remove the asset: {exc}", exc)
+                continue
+            self.ledger.remove_entries(self.mapping_id, [entry.rel_path])
+            self.report.count(counter)
+            log.info(
+                "%s: asset %d %s in Compass", entry.rel_path, entry.asset_id, counter
+            )
+
+    # -- reporting --------------------------------------------------------------
+
+    def _note_problems(self, tree: LocalTree) -> None:
+        """Report what the scan could not take; forget failures of paths now gone."""
+        for problem in tree.problems:
+            failure = FileProblem(problem.reason, permanent=True)
+            self._failed(problem.rel_path, problem.reason, failure)
+        present = set(tree.files) | tree.dirs | {p.rel_path for p in tree.problems}
+        stale = [
+            f.rel_path
+            for f in self.ledger.failures(self.mapping_id)
+            if f.rel_path not in present
+        ]
+        self.ledger.clear_failures(self.mapping_id, stale)
+
+    def _describe(self, plan: UploadPlan) -> None:
+        """Fill the report with what the pass would do, for --dry-run."""
+        planned = self.report.planned
+        planned.extend(("make folder", d) for d in plan.folders)
+        planned.extend(("upload", f.rel_path) for f in plan.uploads)
+        planned.extend(("upload revision", f.rel_path) for f, _ in plan.revisions)
+        planned.extend(("check content", f.rel_path) for f, _ in plan.checks)
+        planned.extend(
+            ("rename", f"{r.entry.rel_path} -> {r.local.rel_path}")
+            for r in plan.renames
+        )
+        planned.extend(("forget", e.rel_path) for e in plan.forgets)
+        planned.extend(("remove from Compass", e.rel_path) for e in plan.removals)
+
+
+def _join(futures: Sequence[Future[None]]) -> None:
+    """Wait for every future; re-raise the first error that escaped its guard."""
+    wait(futures)
+    for future in futures:
+        future.result()

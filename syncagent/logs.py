@@ -1,0 +1,84 @@
+"""Logging for the commands: plain lines or JSON lines on stderr, secrets scrubbed.
+
+Levels: DEBUG each event and API call; INFO each transfer outcome and each pass;
+WARNING degraded but syncing (retries, per-file failures); ERROR a mapping or the
+agent stopped. httpx, httpcore and uvicorn loggers stay at WARNING: their lines would
+carry presigned URLs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+_SECRETS = [
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[redacted]"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"), "[token]"),
+    (
+        re.compile(r"(?i)((?:x-amz-[a-z-]+|signature|token|password)=)[^&\s\"']+"),
+        r"\1[redacted]",
+    ),
+    (re.compile(r"(?i)(\"password\"\s*:\s*\")[^\"]*"), r"\1[redacted]"),
+]
+_QUIET = (
+    "httpx",
+    "httpcore",
+    "uvicorn",
+    "uvicorn.access",
+    "uvicorn.error",
+    "alembic",
+    # The embedded emulator is a stand-in for Compass; its chatter is not the agent's.
+    "syncagent.emulator",
+)
+
+
+def scrub(text: str) -> str:
+    """Remove tokens, passwords and URL signatures from a log line."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class ScrubbingFormatter(logging.Formatter):
+    """Plain lines, secrets scrubbed."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (secrets scrubbed)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": scrub(record.getMessage()),
+        }
+        if record.exc_info:
+            data["error"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(data, ensure_ascii=False)
+
+
+def setup_logging(
+    verbosity: int = 0, fmt: str = "text", stream: TextIO | None = None
+) -> logging.Handler:
+    """Send logs to stderr at INFO (-v: DEBUG), as text or JSON lines."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            ScrubbingFormatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbosity > 0 else logging.INFO)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return handler

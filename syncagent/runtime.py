@@ -1,0 +1,151 @@
+"""Wire a configuration to running parts: the Compass client (or the embedded
+emulator), the ledger, the uploader, and the identity of this process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from syncagent.compass import CompassClient
+from syncagent.config import Config
+from syncagent.engine.identity import owner_is_alive, process_owner
+from syncagent.engine.progress import NoProgress, Progress
+from syncagent.engine.report import PassReport
+from syncagent.engine.upload import LEASE, Uploader
+from syncagent.engine.upload_pass import UploadPass
+from syncagent.ledger import Ledger, MappingBusy
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 60.0
+
+
+@dataclass
+class Runtime:
+    """Everything a pass needs, opened from one configuration."""
+
+    config: Config
+    client: CompassClient
+    ledger: Ledger
+    uploader: Uploader
+    owner: str
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+@contextmanager
+def open_runtime(
+    config: Config, kind: str, progress: Progress | None = None
+) -> Iterator[Runtime]:
+    """Open the client, the ledger and the uploader; start the embedded emulator.
+
+    The process registers on the ledger as `kind` ('sync' or 'run') and keeps its
+    leases fresh with a heartbeat until the context ends.
+    """
+    with _compass_url(config) as url:
+        ledger = Ledger(config.ledger_url)
+        transfer = config.transfer
+        client = CompassClient(
+            url,
+            config.compass.username,
+            config.compass.password,
+            concurrency=transfer.concurrency,
+            timeout=config.compass.timeout,
+            verify=config.compass.verify_tls,
+        )
+        owner = process_owner()
+        uploader = Uploader(
+            client,
+            ledger,
+            owner=owner,
+            part_size=transfer.part_size,
+            concurrency=transfer.concurrency,
+            memory_limit=transfer.memory_limit,
+            progress=progress or NoProgress(),
+        )
+        runtime = Runtime(config, client, ledger, uploader, owner)
+        ledger.register_agent(owner, kind, socket.gethostname(), os.getpid())
+        beat = threading.Thread(target=_heartbeat, args=(runtime,), daemon=True)
+        beat.start()
+        try:
+            yield runtime
+        finally:
+            runtime.stop.set()
+            uploader.close()
+            client.close()
+            ledger.unregister_agent(owner)
+            ledger.close()
+
+
+@contextmanager
+def _compass_url(config: Config) -> Iterator[str]:
+    if not config.compass.embedded:
+        yield config.compass.url
+        return
+    from syncagent.emulator.server import EmulatorServer
+
+    server = EmulatorServer(data_dir=config.embedded_data)
+    url = server.start()
+    log.info("embedded Compass emulator at %s (data in %s)", url, config.embedded_data)
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def _heartbeat(runtime: Runtime) -> None:
+    while not runtime.stop.wait(HEARTBEAT_SECONDS):
+        try:
+            runtime.ledger.heartbeat(runtime.owner)
+            runtime.ledger.renew_leases(runtime.owner, LEASE)
+        except Exception:
+            log.exception("ledger heartbeat failed; will try again")
+
+
+def run_upload_passes(
+    runtime: Runtime, progress: Progress, *, dry_run: bool = False
+) -> list[PassReport]:
+    """One upload pass over every mapping that uploads, one after the other."""
+    reports = []
+    for mapping in runtime.config.mappings:
+        if not mapping.uploads:
+            continue
+        mapping_id = runtime.ledger.ensure_mapping(
+            str(mapping.local_root), mapping.folder_id
+        )
+        upload_pass = UploadPass(
+            mapping=mapping,
+            mapping_id=mapping_id,
+            client=runtime.client,
+            ledger=runtime.ledger,
+            uploader=runtime.uploader,
+            owner=runtime.owner,
+            concurrency=runtime.config.transfer.concurrency,
+            progress=progress,
+            dry_run=dry_run,
+        )
+        reports.append(_run_recorded(runtime, mapping_id, upload_pass))
+    return reports
+
+
+def _run_recorded(
+    runtime: Runtime, mapping_id: int, upload_pass: UploadPass
+) -> PassReport:
+    ledger = runtime.ledger
+    try:
+        pass_id = ledger.start_pass(
+            mapping_id,
+            "upload",
+            runtime.owner,
+            lambda o: owner_is_alive(o, runtime.owner),
+        )
+    except MappingBusy as exc:
+        upload_pass.report.fatal = str(exc)
+        return upload_pass.report
+    report = upload_pass.run()
+    ledger.finish_pass(pass_id, report.outcome, report.to_dict())
+    return report
