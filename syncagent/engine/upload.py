@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -37,6 +37,7 @@ from syncagent.engine.hashing import (
     ShortRead,
     part_count_for,
 )
+from syncagent.engine.hooks import AssetDescription
 from syncagent.engine.problems import FileChanged, FileProblem, FileVanished
 from syncagent.engine.progress import Progress
 from syncagent.ledger import EntryRecord, Ledger, UploadRecord
@@ -50,6 +51,24 @@ CONFIRM_BATCH = 16
 PART_ATTEMPTS = 4
 COMPLETE_WAIT_SECONDS = 120.0
 LEASE = timedelta(minutes=10)
+
+
+Describe = Callable[[UploadRecord], AssetDescription]
+
+
+def _undescribed(upload: UploadRecord) -> AssetDescription:
+    del upload
+    return AssetDescription()
+
+
+def _new_asset(upload: UploadRecord, description: AssetDescription) -> NewAsset:
+    return NewAsset(
+        upload.remote_name,
+        [upload.folder_id],
+        upload.file_size,
+        custom_metadata_fields=description.custom_metadata_fields,
+        titles=description.titles,
+    )
 
 
 def choose_part_size(size: int, preferred: int) -> int:
@@ -149,18 +168,20 @@ class Uploader:
 
     # -- creating assets --------------------------------------------------------
 
-    def create_assets(self, uploads: Sequence[UploadRecord]) -> list[UploadRecord]:
+    def create_assets(
+        self, uploads: Sequence[UploadRecord], describe: Describe = _undescribed
+    ) -> list[UploadRecord]:
         """Create the assets of new uploads in one call; returns them with asset IDs.
 
         When the answer is lost, assets that the call did create are found by name in
         their folders and adopted, so a retry never leaves a duplicate behind.
         """
-        items = [NewAsset(u.remote_name, [u.folder_id], u.file_size) for u in uploads]
+        items = [_new_asset(u, describe(u)) for u in uploads]
         try:
             created = self.client.create_assets(items)
         except AmbiguousResult as exc:
             log.warning("creating %d assets: %s; looking for them", len(items), exc)
-            return self._adopt_or_create(uploads)
+            return self._adopt_or_create(uploads, describe)
         assets = {
             u.upload_id: a.asset_id for u, a in zip(uploads, created, strict=True)
         }
@@ -169,7 +190,9 @@ class Uploader:
             replace(u, asset_id=assets[u.upload_id], state="created") for u in uploads
         ]
 
-    def _adopt_or_create(self, uploads: Sequence[UploadRecord]) -> list[UploadRecord]:
+    def _adopt_or_create(
+        self, uploads: Sequence[UploadRecord], describe: Describe
+    ) -> list[UploadRecord]:
         adopted = self.adopt_orphans(uploads)
         missing = [u for u in uploads if u.upload_id not in adopted]
         done = [
@@ -178,7 +201,7 @@ class Uploader:
             if u.upload_id in adopted
         ]
         if missing:
-            done.extend(self.create_assets(missing))
+            done.extend(self.create_assets(missing, describe))
         return done
 
     def adopt_orphans(self, uploads: Sequence[UploadRecord]) -> dict[int, int]:
@@ -215,7 +238,9 @@ class Uploader:
 
     # -- one upload, start to end -----------------------------------------------
 
-    def carry(self, root: Path, upload: UploadRecord) -> Transferred:
+    def carry(
+        self, root: Path, upload: UploadRecord, describe: Describe = _undescribed
+    ) -> Transferred:
         """Take one upload to verified-and-recorded, resuming from its checkpoint.
 
         Raises FileProblem for local trouble and CompassError for the server's; the
@@ -234,7 +259,7 @@ class Uploader:
             ) from exc
         with stream:
             upload = self._follow_file(upload, os.fstat(stream.fileno()))
-            upload = self._advance(stream, upload)
+            upload = self._advance(stream, upload, describe)
         asset = self._complete(upload)
         self._record(upload, asset)
         return Transferred(
@@ -246,10 +271,12 @@ class Uploader:
             seconds=time.monotonic() - started,
         )
 
-    def _advance(self, stream: BinaryIO, upload: UploadRecord) -> UploadRecord:
+    def _advance(
+        self, stream: BinaryIO, upload: UploadRecord, describe: Describe
+    ) -> UploadRecord:
         # Step: make sure the asset (or the revision) exists.
         if upload.state == "creating":
-            upload = self._open_asset(upload)
+            upload = self._open_asset(upload, describe)
 
         # Step: initiate the multipart upload.
         if upload.state == "created":
@@ -307,9 +334,9 @@ class Uploader:
         with contextlib.suppress(NotFound):
             self.client.delete_from_folders({upload.asset_id: [upload.folder_id]})
 
-    def _open_asset(self, upload: UploadRecord) -> UploadRecord:
+    def _open_asset(self, upload: UploadRecord, describe: Describe) -> UploadRecord:
         if upload.kind == "new":
-            return self.create_assets([upload])[0]
+            return self.create_assets([upload], describe)[0]
         assert upload.asset_id is not None
         self.client.create_revision(
             upload.asset_id, upload.remote_name, upload.file_size

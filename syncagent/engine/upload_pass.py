@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -22,6 +23,7 @@ from syncagent.config import MappingConfig
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.folders import FolderMap
 from syncagent.engine.hashing import md5_of_file
+from syncagent.engine.hooks import AssetDescription, PassHooks
 from syncagent.engine.identity import owner_is_alive
 from syncagent.engine.planner import Rename, UploadPlan, parent_of, plan_upload_pass
 from syncagent.engine.problems import FileProblem
@@ -52,6 +54,7 @@ class UploadPass:
         owner: str,
         concurrency: int,
         progress: Progress,
+        hooks: PassHooks | None = None,
         dry_run: bool = False,
     ) -> None:
         self.mapping = mapping
@@ -63,10 +66,13 @@ class UploadPass:
         self.owner = owner
         self.concurrency = concurrency
         self.progress = progress
+        self.hooks = hooks or PassHooks()
         self.dry_run = dry_run
         self.rules = PathFilter(mapping.include, mapping.exclude)
         self.report = PassReport(str(self.root), mapping.folder_id)
         self._moves: list[Rename] = []
+        self._descriptions: dict[str, AssetDescription] = {}
+        self._lock = threading.Lock()
 
     def run(self) -> PassReport:
         """Run the pass; per-file failures are in the report, never raised."""
@@ -262,9 +268,10 @@ class UploadPass:
             self.mapping_id, rel_path, "upload", reason, permanent=permanent
         )
         self.progress.file_done(rel_path, "failed")
+        self.hooks.failed(rel_path, reason, permanent=permanent)
 
     def _carry(self, upload: UploadRecord) -> None:
-        done = self.uploader.carry(self.root, upload)
+        done = self.uploader.carry(self.root, upload, self._describe_asset)
         outcome = "revised" if done.kind == "revision" else "uploaded"
         self.report.count(outcome)
         rate = done.size / done.seconds / 1e6 if done.seconds > 0 else 0.0
@@ -278,6 +285,7 @@ class UploadPass:
             done.asset_id,
         )
         self.progress.file_done(done.rel_path, outcome)
+        self.hooks.synced(done.rel_path, done.asset_id)
 
     def _check(self, local: LocalFile, entry: EntryRecord) -> None:
         """Same size, new times: a touch is recorded, a change becomes a revision."""
@@ -390,6 +398,11 @@ class UploadPass:
         if current is None:
             return None
         try:
+            self._describe_asset(local.rel_path)
+        except FileProblem as exc:
+            self._failed(local.rel_path, exc.reason, exc)
+            return None
+        try:
             with open(self.root / local.rel_path, "rb"):
                 pass
         except OSError as exc:
@@ -412,6 +425,21 @@ class UploadPass:
             lease=LEASE,
         )
 
+    def _describe_asset(self, upload_or_path: UploadRecord | str) -> AssetDescription:
+        """The hooks' description of a new file's asset, asked once per pass."""
+        rel_path = (
+            upload_or_path
+            if isinstance(upload_or_path, str)
+            else upload_or_path.rel_path
+        )
+        with self._lock:
+            known = self._descriptions.get(rel_path)
+        if known is None:
+            known = self.hooks.describe(rel_path)
+            with self._lock:
+                self._descriptions[rel_path] = known
+        return known
+
     def _settled_quietly(self, local: LocalFile) -> LocalFile | None:
         current = stat_file(self.root, local.rel_path)
         if current is None:
@@ -432,7 +460,7 @@ class UploadPass:
         if not uploads:
             return []
         try:
-            return self.uploader.create_assets(uploads)
+            return self.uploader.create_assets(uploads, self._describe_asset)
         except AuthenticationFailed:
             raise
         except RequestRejected as exc:

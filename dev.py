@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Developer entry point: set up .venv on first use, then run a task.
+
+    python3 dev.py sync [ARGS]   sync examples/ into the embedded Compass emulator
+    python3 dev.py test [ARGS]   run the test suite (pytest)
+    python3 dev.py lint          ruff check, ruff format --check, mypy
+    python3 dev.py bench NAME    run a benchmark from bench/
+
+Needs only Python 3.11+ and network access to PyPI the first time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".syncagent-installed"
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the project with its dev extras when pyproject changes."""
+    if sys.version_info < (3, 11):
+        sys.exit("syncagent needs Python 3.11 or newer")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print("setting up .venv (first run only)...", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev,media]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def run(*command: str) -> int:
+    """Run a command from .venv/bin in the project root; return its exit code."""
+    program, *args = command
+    return subprocess.call([str(BIN / program), *args], cwd=ROOT)
+
+
+def main(argv: list[str]) -> int:
+    """Dispatch a task."""
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if argv else 2
+    task, *args = argv
+    ensure_venv()
+    if task == "sync":
+        return run("syncagent", "sync", *args)
+    if task == "test":
+        return run("pytest", *args)
+    if task == "lint":
+        return (
+            run("ruff", "check", ".")
+            or run("ruff", "format", "--check", ".")
+            or run("mypy", "syncagent")
+        )
+    if task == "bench":
+        if not args:
+            print("bench: name a script in bench/", file=sys.stderr)
+            return 2
+        return run("python", str(ROOT / "bench" / f"{args[0]}.py"), *args[1:])
+    print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
