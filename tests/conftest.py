@@ -12,7 +12,7 @@ from syncagent.emulator.server import EmulatorServer
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
-    """A fresh emulator with the default seed (user demo/demo, folders 1001 and 1002)."""
+    """A fresh emulator with the default seed: user demo/demo, folders 1001, 1002."""
     server = EmulatorServer(data_dir=tmp_path / "emulator")
     server.start()
     try:

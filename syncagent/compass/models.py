@@ -9,10 +9,11 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Token:
-    """A bearer token and the epoch second it expires at."""
+    """A bearer token, the epoch second it expires at, and when to replace it."""
 
     access_token: str
     expires_at: float
+    renew_at: float
 
     def __repr__(self) -> str:
         return f"Token(expires_at={self.expires_at})"

@@ -38,8 +38,17 @@ log = logging.getLogger(__name__)
 AUTHENTICATE_PATH = "/api/v1/authenticate"
 REFRESH_HEADER = "authorization-refresh-data"
 
-# A token this close to its expiry is replaced before use rather than sent to fail.
+# A token this close to its expiry (or a quarter of its lifetime, for short-lived
+# tokens) is replaced before use rather than sent to fail.
 TOKEN_MARGIN_SECONDS = 15.0
+
+
+def make_token(access_token: str, expires_at: float) -> Token:
+    """A token that is renewed a little before it expires."""
+    lifetime = max(expires_at - time.time(), 0.0)
+    margin = min(TOKEN_MARGIN_SECONDS, lifetime / 4)
+    return Token(access_token, expires_at, expires_at - margin)
+
 
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _SENT_INCOMPLETE = (httpx.WriteError, httpx.WriteTimeout)
@@ -119,7 +128,7 @@ class Session:
         """A token valid for a while yet, logging in when there is none."""
         with self._token_lock:
             token = self._token
-            if token is None or token.expires_at - time.time() < TOKEN_MARGIN_SECONDS:
+            if token is None or time.time() >= token.renew_at:
                 token = self._login()
                 self._token = token
             return token
@@ -135,7 +144,7 @@ class Session:
             return
         try:
             data = json.loads(raw)
-            fresh = Token(str(data["access_token"]), float(data["expires_at"]))
+            fresh = make_token(str(data["access_token"]), float(data["expires_at"]))
         except (ValueError, KeyError, TypeError):
             log.warning(
                 "Compass sent an unreadable %s header; ignoring it", REFRESH_HEADER
@@ -161,7 +170,7 @@ class Session:
         self._raise_for_rejection(response)
         try:
             data = response.json()
-            return Token(str(data["access_token"]), float(data["expires_at"]))
+            return make_token(str(data["access_token"]), float(data["expires_at"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise TransientError("Compass answered the login with no token") from exc
 

@@ -56,6 +56,8 @@ class UploadPass:
         progress: Progress,
         hooks: PassHooks | None = None,
         dry_run: bool = False,
+        defer: Callable[[LocalFile], bool] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.mapping = mapping
         self.root = mapping.local_root
@@ -68,6 +70,9 @@ class UploadPass:
         self.progress = progress
         self.hooks = hooks or PassHooks()
         self.dry_run = dry_run
+        # The agent defers files still settling, and stops taking new files on shutdown.
+        self.defer = defer
+        self.stop = stop or threading.Event()
         self.rules = PathFilter(mapping.include, mapping.exclude)
         self.report = PassReport(str(self.root), mapping.folder_id)
         self._moves: list[Rename] = []
@@ -110,6 +115,7 @@ class UploadPass:
             remove_deleted=self.mapping.on_local_delete == "remove",
         )
         self.report.unchanged = plan.unchanged
+        self._hold_back(plan)
         self._note_problems(tree)
         if self.dry_run:
             self._describe(plan)
@@ -144,7 +150,8 @@ class UploadPass:
             _join(futures)
 
         # Step: settle files that are gone locally, and moves.
-        self._settle_deleted(plan)
+        if not self.stop.is_set():
+            self._settle_deleted(plan)
 
     # -- the two ends -----------------------------------------------------------
 
@@ -231,6 +238,9 @@ class UploadPass:
 
     def _guard(self, rel_path: str, action: Callable[..., None], *args: object) -> None:
         """Run one file's work; record its failure instead of raising."""
+        if self.stop.is_set():
+            log.debug("%s: left for the next run (stopping)", rel_path)
+            return
         try:
             action(*args)
         except FileProblem as exc:
@@ -368,6 +378,8 @@ class UploadPass:
     ) -> None:
         """Create assets in batches and hand each upload to the pool."""
         for start in range(0, len(new_files), CREATE_BATCH):
+            if self.stop.is_set():
+                return
             batch = new_files[start : start + CREATE_BATCH]
             self._wait_for_room(futures)
             self._pause_for_recent(batch)
@@ -378,8 +390,11 @@ class UploadPass:
 
     def _wait_for_room(self, futures: list[Future[None]]) -> None:
         # Keep at most a few batches of created assets ahead of the uploads.
-        while sum(not f.done() for f in futures) > 2 * CREATE_BATCH:
-            wait(futures, timeout=0.2, return_when="FIRST_COMPLETED")
+        while True:
+            running = [f for f in futures if not f.done()]
+            if len(running) <= 2 * CREATE_BATCH:
+                return
+            wait(running, return_when="FIRST_COMPLETED")
 
     @staticmethod
     def _pause_for_recent(batch: Sequence[LocalFile]) -> None:
@@ -547,6 +562,18 @@ class UploadPass:
             )
 
     # -- reporting --------------------------------------------------------------
+
+    def _hold_back(self, plan: UploadPlan) -> None:
+        """Leave files the agent says are still settling to a later pass.
+
+        Renames are never held back: a file that matches its synced entry is still.
+        """
+        if self.defer is None:
+            return
+        defer = self.defer
+        plan.uploads = [f for f in plan.uploads if not defer(f)]
+        plan.revisions = [(f, e) for f, e in plan.revisions if not defer(f)]
+        plan.checks = [(f, e) for f, e in plan.checks if not defer(f)]
 
     def _note_problems(self, tree: LocalTree) -> None:
         """Report what the scan could not take; forget failures of paths now gone."""

@@ -1,0 +1,146 @@
+"""Many small files: syncagent against a minimal httpx peer making the same calls.
+
+Both upload the same 2,000 files of 64 KiB (by default) to the same emulator, running
+in its own process, with the same concurrency; runs alternate and the medians are
+compared. The peer is the ceiling for this emulator: the documented calls, batched the
+same way (50 creates per call), threads, and no ledger, scan or retry logic.
+
+    python3 dev.py bench small_files [--files N] [--size BYTES] [--runs R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+from common import (
+    PYTHON,
+    emulator_process,
+    login,
+    make_folder,
+    median,
+    write_agent_config,
+)
+
+CREATE_BATCH = 50
+
+
+def make_files(root: Path, count: int, size: int) -> list[Path]:
+    root.mkdir(parents=True)
+    paths = []
+    block = bytes(range(256)) * (size // 256 + 1)
+    for index in range(count):
+        path = root / f"file_{index:05d}.bin"
+        path.write_bytes(index.to_bytes(4, "big") + block[: size - 4])
+        paths.append(path)
+    return paths
+
+
+def peer_upload(url: str, folder_id: int, paths: list[Path], concurrency: int) -> float:
+    """Upload with plain httpx: create in batches, then each file's multipart flow."""
+    limits = httpx.Limits(max_connections=concurrency + 4)
+    with httpx.Client(base_url=url, timeout=60, limits=limits) as client:
+        login(client)
+
+        def one(asset_id: int, path: Path) -> None:
+            data = path.read_bytes()
+            md5 = hashlib.md5(data).hexdigest()
+            base = f"/api/v2/multipart/asset_items/{asset_id}"
+            client.post(
+                f"{base}/initiate", json={"part_size": 5242880}
+            ).raise_for_status()
+            urls = client.post(
+                f"{base}/retrieve_upload_urls", json={"part_numbers": [1]}
+            )
+            part_url = urls.json()["retrieve_upload_urls"][0]["upload_url"]
+            put = client.put(part_url, content=data, headers={"authorization": ""})
+            assert put.headers["etag"].strip('"') == md5
+            client.post(
+                f"{base}/complete_parts",
+                json={"parts": [{"part_number": 1, "checksum": md5}]},
+            ).raise_for_status()
+            client.post(f"{base}/complete", json={}).raise_for_status()
+            asset = client.get(f"/api/v1/asset_items/{asset_id}").json()
+            assert asset["checksum"] == md5
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(concurrency) as pool:
+            futures = []
+            for start in range(0, len(paths), CREATE_BATCH):
+                batch = paths[start : start + CREATE_BATCH]
+                items = [
+                    {
+                        "name": p.name,
+                        "folder_ids": [folder_id],
+                        "file_size": p.stat().st_size,
+                    }
+                    for p in batch
+                ]
+                created = client.post(
+                    "/api/v2/uploads/http", json={"asset_items": items}
+                )
+                created.raise_for_status()
+                for asset, path in zip(
+                    created.json()["asset_items"], batch, strict=True
+                ):
+                    futures.append(pool.submit(one, asset["id"], path))
+            for future in futures:
+                future.result()
+        return time.perf_counter() - started
+
+
+def agent_upload(url: str, folder_id: int, root: Path, concurrency: int) -> float:
+    work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
+    config = write_agent_config(work, url, root, folder_id, concurrency=concurrency)
+    started = time.perf_counter()
+    subprocess.run(
+        [PYTHON, "-m", "syncagent", "sync", "--config", str(config), "--json"],
+        check=True,
+        capture_output=True,
+    )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=64 * 1024)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+
+    peer_times, agent_times = [], []
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-files-") as tmp,
+        emulator_process() as (url, _),
+    ):
+        for run in range(args.runs):
+            root = Path(tmp) / f"run{run}"
+            paths = make_files(root, args.files, args.size)
+            peer_folder = make_folder(url, f"peer-{run}")
+            agent_folder = make_folder(url, f"agent-{run}")
+            peer_times.append(peer_upload(url, peer_folder, paths, args.concurrency))
+            agent_times.append(agent_upload(url, agent_folder, root, args.concurrency))
+            print(
+                f"run {run + 1}: peer {args.files / peer_times[-1]:.0f} files/s, "
+                f"syncagent {args.files / agent_times[-1]:.0f} files/s"
+            )
+
+    peer, agent = median(peer_times), median(agent_times)
+    print(f"files: {args.files} x {args.size} bytes, concurrency {args.concurrency}")
+    print(
+        f"peer (plain httpx, same calls): {args.files / peer:.0f} files/s "
+        f"(median of {args.runs})"
+    )
+    print(f"syncagent sync (whole command): {args.files / agent:.0f} files/s (median)")
+    print(f"ratio syncagent / peer: {peer / agent:.2f}  (target >= 0.80)")
+
+
+if __name__ == "__main__":
+    main()

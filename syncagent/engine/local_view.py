@@ -1,0 +1,86 @@
+"""What a pull sees on disk: every name in the mapping, whatever the filters say.
+
+A pull must know every name a directory holds (hidden, excluded, links, devices) so it
+never writes over one, and the size, mtime and inode of regular files so it can tell an
+unsynced local change. Symbolic links are listed as names and never followed; the
+agent's own folders (trash, proxies) and temp files are left out.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syncagent.engine.names import AGENT_PREFIX, PROXY_DIR, TRASH_DIR
+from syncagent.engine.scanner import LocalFile
+
+MAX_ENTRIES = 10_000_000
+
+
+@dataclass
+class LocalView:
+    """Regular files, directories and every other name below a root."""
+
+    files: dict[str, LocalFile] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=set)
+    others: set[str] = field(default_factory=set)
+
+    _index: dict[str, dict[str, str]] | None = field(default=None, repr=False)
+
+    def names_in(self, rel_dir: str) -> dict[str, str]:
+        """The names directly in a directory, each with 'file', 'dir' or 'other'."""
+        if self._index is None:
+            self._index = {}
+            for kind, paths in (
+                ("other", self.others),
+                ("dir", self.dirs),
+                ("file", self.files),
+            ):
+                for rel_path in paths:
+                    parent, _, name = rel_path.rpartition("/")
+                    self._index.setdefault(parent, {})[name] = kind
+        return self._index.get(rel_dir, {})
+
+
+def scan_local(root: Path) -> LocalView:
+    """Walk `root` without following links; unreadable folders count as 'other'."""
+    view = LocalView()
+    pending = [""]
+    seen = 0
+    while pending and seen < MAX_ENTRIES:
+        rel_dir = pending.pop()
+        try:
+            with os.scandir(os.path.join(root, rel_dir)) as entries:
+                for entry in entries:
+                    seen += 1
+                    _take(view, pending, rel_dir, entry)
+        except OSError:
+            view.dirs.discard(rel_dir)
+            view.others.add(rel_dir)
+    return view
+
+
+def _take(
+    view: LocalView, pending: list[str], rel_dir: str, entry: os.DirEntry[str]
+) -> None:
+    if not rel_dir and entry.name in (TRASH_DIR, PROXY_DIR):
+        return
+    if entry.name.startswith(AGENT_PREFIX):
+        return
+    rel_path = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        view.others.add(rel_path)
+        return
+    if stat.S_ISREG(st.st_mode):
+        view.files[rel_path] = LocalFile(
+            rel_path, st.st_size, st.st_mtime_ns, st.st_ino
+        )
+    elif stat.S_ISDIR(st.st_mode):
+        view.dirs.add(rel_path)
+        pending.append(rel_path)
+    else:
+        view.others.add(rel_path)

@@ -1,0 +1,123 @@
+"""Turn untrusted remote names into safe, unique local names.
+
+A remote asset or folder name becomes one path component that is valid on Linux, macOS
+and Windows alike, so a mirror can be copied anywhere: separators, `.` and `..`,
+control characters, the characters Windows forbids, trailing dots and spaces, device
+names (`CON`, `LPT1`, ...) and the agent's own reserved names are rewritten. Names
+that collide once case and Unicode normalisation are folded away get a tag naming
+their asset or folder, so nothing is lost and the choice is the same on every pass.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+# Names the agent keeps for itself in a mapping root; temp files start with the prefix.
+AGENT_PREFIX = ".syncagent-"
+TRASH_DIR = ".syncagent-trash"
+PROXY_DIR = ".proxies"
+RESERVED = (TRASH_DIR, PROXY_DIR)
+
+MAX_NAME_BYTES = 200  # below the common 255-byte limit, with room for a tag
+MAX_SUFFIX_CHARS = 16
+PLACEHOLDER = "_"
+
+_FORBIDDEN = re.compile(r'[<>:"|?*]')
+_SEPARATORS = re.compile(r"[/\\]")
+_DEVICES = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
+    f"{prefix}{n}" for prefix in ("COM", "LPT") for n in "0123456789¹²³"
+}
+
+
+def name_key(name: str) -> str:
+    """The form two names share when a case-insensitive, normalising disk sees one."""
+    return unicodedata.normalize("NFC", name.casefold())
+
+
+def safe_name(remote_name: str) -> str:
+    """One portable path component for a remote name (never empty, never `..`)."""
+    name = unicodedata.normalize("NFC", remote_name)
+
+    # A name is never a path: drop `.`/`..` steps and join what is left.
+    parts = [p for p in _SEPARATORS.split(name) if p.strip(".")]
+    name = PLACEHOLDER.join(parts)
+
+    # Characters no disk (or only some) accepts in a name.
+    name = "".join(
+        PLACEHOLDER if unicodedata.category(ch) == "Cc" else ch for ch in name
+    )
+    name = _FORBIDDEN.sub(PLACEHOLDER, name)
+    stripped = name.rstrip(" .")
+    if stripped != name:
+        name = stripped + PLACEHOLDER
+
+    name = _not_a_device(name)
+    if _is_reserved(name):
+        name = PLACEHOLDER + name
+    return _shortened(name) or PLACEHOLDER
+
+
+def _is_reserved(name: str) -> bool:
+    key = name_key(name)
+    return key in {name_key(r) for r in RESERVED} or key.startswith(AGENT_PREFIX)
+
+
+def split_suffix(name: str) -> tuple[str, str]:
+    """A name's stem and extension (`.jpg`), when the extension looks like one."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem or len(suffix) > MAX_SUFFIX_CHARS or " " in suffix:
+        return name, ""
+    return stem, f".{suffix}"
+
+
+def tagged(name: str, tag: str, *, is_dir: bool = False) -> str:
+    """`photo.jpg` tagged `asset 7` is `photo (asset 7).jpg`; folders keep no suffix."""
+    stem, suffix = (name, "") if is_dir else split_suffix(name)
+    return f"{stem} ({tag}){suffix}"
+
+
+def _not_a_device(name: str) -> str:
+    stem, _, rest = name.partition(".")
+    if stem.rstrip(" ").upper() in _DEVICES:
+        return f"{stem}{PLACEHOLDER}" + (f".{rest}" if rest else "")
+    return name
+
+
+def _shortened(name: str) -> str:
+    if len(name.encode("utf-8")) <= MAX_NAME_BYTES:
+        return name
+    stem, suffix = split_suffix(name)
+    room = MAX_NAME_BYTES - len(suffix.encode("utf-8"))
+    cut = stem.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip(" .")
+    return cut + suffix
+
+
+@dataclass
+class NameSpace:
+    """The names in one local directory, by folded key, as a pass hands them out."""
+
+    owners: dict[str, str] = field(default_factory=dict)
+
+    def hold(self, name: str, owner: str) -> None:
+        """Mark a name as used by `owner` ('file', 'dir', 'other' or 'claimed')."""
+        self.owners.setdefault(name_key(name), owner)
+
+    def owner(self, name: str) -> str | None:
+        """Who uses a name (folded), or None if it is free."""
+        return self.owners.get(name_key(name))
+
+    def claim(self, name: str, tag: str, *, is_dir: bool = False) -> str:
+        """Hand out `name`, or `name` tagged with `tag` (then numbered) if taken.
+
+        A directory may take the name of an unknown local directory: it merges.
+        """
+        candidates = [name, tagged(name, tag, is_dir=is_dir)]
+        candidates += [tagged(name, f"{tag} {n}", is_dir=is_dir) for n in range(2, 100)]
+        for candidate in candidates:
+            found = self.owner(candidate)
+            if found is None or (is_dir and found == "dir"):
+                self.owners[name_key(candidate)] = "claimed"
+                return candidate
+        raise ValueError(f"no free name for {name!r} ({tag})")

@@ -1,0 +1,179 @@
+"""End-to-end: `syncagent sync` as a subprocess against the emulator over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from syncagent.emulator.server import EmulatorServer
+from tests.e2e.support import RemoteView, assert_mirrored, run_sync, write_config
+
+MIB = 1024 * 1024
+REPO = Path(__file__).resolve().parents[2]
+
+ODD_NAMES = [
+    "with space.txt",
+    'quote\'s "double".txt',
+    "emoji 🎬 clip.mov",
+    "caf\u00e9.txt",  # NFC
+    "cafe\u0301.txt",  # NFD: the same accent, another name on Linux
+    "a" * 251 + ".txt",  # 255 bytes, the longest name Linux allows
+    "-rf.txt",
+    "--help.jpg",
+    "[draft] (v2) #1 %20 & more.txt",
+    "日本語のファイル.pdf",
+    "tab\tand newline\nname.txt",
+]
+
+
+def make_tree(root: Path, seed: int = 1) -> None:
+    """A few hundred files: nested folders, odd names, empty and multi-part files."""
+    rng = random.Random(seed)
+    for index, name in enumerate(ODD_NAMES):
+        folder = root / ("odd" if index % 2 else "odd/dossier été")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(rng.randbytes(rng.randrange(1, 4000)))
+    for index in range(280):
+        folder = root / f"shoot-{index % 7}" / f"day {index % 3}"
+        folder.mkdir(parents=True, exist_ok=True)
+        size = 0 if index % 40 == 0 else rng.randrange(1, 20_000)
+        (folder / f"frame_{index:04d}.jpg").write_bytes(rng.randbytes(size))
+    big = root / "masters"
+    big.mkdir()
+    (big / "reel 1.mov").write_bytes(rng.randbytes(11 * MIB + 123))
+    (big / "reel 2.mov").write_bytes(rng.randbytes(5 * MIB))  # exactly one part
+    (root / "empty.txt").write_bytes(b"")
+
+
+@pytest.fixture
+def view(emulator: EmulatorServer) -> RemoteView:
+    return RemoteView(emulator.url)
+
+
+def test_tree_of_odd_names_is_mirrored_and_a_second_sync_does_nothing(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    make_tree(root)
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+
+    first = run_sync(config)
+
+    assert first.returncode == 0, first.stderr
+    assert first.mapping["uploaded"] == 294
+    assert first.mapping["failures"] == []
+    assert_mirrored(root, view, 1001)
+
+    before = view.stats()
+    second = run_sync(config)
+    after = view.stats()
+
+    assert second.returncode == 0
+    assert second.mapping["uploaded"] == 0
+    assert second.mapping["bytes_read"] == 0
+    assert second.mapping["bytes_sent"] == 0
+    assert second.mapping["unchanged"] == 294
+    assert after["part_uploads"] == before["part_uploads"]
+
+
+def test_changes_become_revisions_and_touches_are_recorded_without_upload(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    make_tree(root, seed=2)
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    assert run_sync(config).returncode == 0
+    assets = assert_mirrored(root, view, 1001)
+
+    changed = ["shoot-1/day 1/frame_0001.jpg", "masters/reel 1.mov", "odd/--help.jpg"]
+    same_size = ["shoot-2/day 2/frame_0002.jpg"]
+    touched = ["shoot-3/day 0/frame_0003.jpg", "empty.txt", "masters/reel 2.mov"]
+    for rel_path in changed:
+        with open(root / rel_path, "ab") as stream:
+            stream.write(b"more bytes")
+    for rel_path in same_size:
+        data = bytearray((root / rel_path).read_bytes())
+        data[0] ^= 0xFF
+        (root / rel_path).write_bytes(bytes(data))
+    later = time.time() + 5
+    for rel_path in touched:
+        os.utime(root / rel_path, (later, later))
+    revisions_before = {
+        p: len(view.get(f"/api/v1/asset_items/{assets[p]['id']}/revisions"))
+        for p in changed + same_size + touched
+    }
+
+    result = run_sync(config)
+
+    assert result.returncode == 0, result.stderr
+    assert result.mapping["revised"] == 4
+    assert result.mapping["touched"] == 3
+    assert result.mapping["uploaded"] == 0
+    after = assert_mirrored(root, view, 1001)
+    assert len(after) == len(assets)
+    for rel_path in changed + same_size:
+        assert after[rel_path]["id"] == assets[rel_path]["id"]
+        revisions = view.get(f"/api/v1/asset_items/{assets[rel_path]['id']}/revisions")
+        assert len(revisions) == revisions_before[rel_path] + 1, rel_path
+    for rel_path in touched:
+        revisions = view.get(f"/api/v1/asset_items/{assets[rel_path]['id']}/revisions")
+        assert len(revisions) == revisions_before[rel_path], rel_path
+    assert run_sync(config).mapping["bytes_read"] == 0
+
+
+def test_bad_input_is_reported_and_the_rest_is_synced(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    root.mkdir()
+    (root / "good.txt").write_text("fine")
+    (root / "locked.txt").write_text("no access")
+    (root / "locked.txt").chmod(0)
+    (root / "broken-link.txt").symlink_to(root / "nowhere.txt")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("outside the root")
+    (root / "escape.txt").symlink_to(secret)
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+
+    result = run_sync(config, unprivileged=True)
+
+    assert result.returncode == 1
+    failures = result.failures()
+    assert set(failures) == {"locked.txt", "broken-link.txt", "escape.txt"}
+    assert "Permission denied" in failures["locked.txt"]
+    assert "broken symbolic link" in failures["broken-link.txt"]
+    assert "outside the mapping" in failures["escape.txt"]
+    remote = view.tree(1001)
+    assert sorted(remote) == ["good.txt"]
+    assert "outside the root" not in result.stderr
+
+
+def test_quick_start_config_syncs_the_examples_into_the_embedded_emulator(
+    tmp_path: Path,
+) -> None:
+    shutil.copy(REPO / "agent.toml", tmp_path / "agent.toml")
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    expected = sum(
+        1 for p in (tmp_path / "examples" / "dropbox").rglob("*") if p.is_file()
+    )
+
+    first = run_sync(tmp_path / "agent.toml")
+    second = run_sync(tmp_path / "agent.toml")
+
+    assert first.returncode == 0, first.stderr
+    assert first.mapping["uploaded"] == expected
+    assert second.returncode == 0
+    assert second.mapping["uploaded"] == 0
+    assert second.mapping["unchanged"] == expected
+    assert second.mapping["bytes_read"] == 0

@@ -1,0 +1,38 @@
+"""Include and exclude globs."""
+
+from __future__ import annotations
+
+from syncagent.config import DEFAULT_EXCLUDES
+from syncagent.engine.filters import PathFilter
+
+
+def test_default_excludes_cover_temp_files_of_common_tools() -> None:
+    rules = PathFilter(["*"], DEFAULT_EXCLUDES)
+    skipped = [
+        ".DS_Store",
+        "a/.hidden",
+        "clip.mov.part",
+        "setup.exe.crdownload",
+        "~$budget.xlsx",
+        ".notes.txt.swp",
+        "Thumbs.db",
+        "draft~",
+        ".~lock.sheet.ods#",
+    ]
+    for rel_path in skipped:
+        assert not rules.includes_file(rel_path), rel_path
+    for rel_path in ["clip.mov", "a/b/photo.JPG", "-dash.txt", "name with spaces.pdf"]:
+        assert rules.includes_file(rel_path), rel_path
+
+
+def test_pattern_with_slash_matches_the_whole_path() -> None:
+    rules = PathFilter(["*"], ["raw/*.tmpx"])
+    assert not rules.includes_file("raw/a.tmpx")
+    assert rules.includes_file("other/a.tmpx")
+
+
+def test_excluded_directory_name_matches_at_any_depth() -> None:
+    rules = PathFilter(["*"], ["cache"])
+    assert rules.excludes("a/cache")
+    assert rules.excludes("cache")
+    assert not rules.excludes("cachet")

@@ -1,0 +1,123 @@
+"""The upload planner: lists in, operations out."""
+
+from __future__ import annotations
+
+from syncagent.engine.planner import plan_upload_pass
+from syncagent.engine.scanner import LocalFile, LocalTree
+from syncagent.ledger import EntryRecord
+
+
+def synced_file(
+    rel_path: str, size: int = 10, mtime: int = 1, inode: int = 1
+) -> EntryRecord:
+    return EntryRecord(
+        rel_path=rel_path,
+        kind="file",
+        folder_id=1001,
+        asset_id=inode + 500,
+        remote_name=rel_path.rsplit("/", 1)[-1],
+        size=size,
+        mtime_ns=mtime,
+        inode=inode,
+        checksum="0" * 32,
+    )
+
+
+def synced_dir(rel_path: str, folder_id: int = 2000) -> EntryRecord:
+    return EntryRecord(
+        rel_path, "dir", folder_id, None, rel_path, None, None, None, None
+    )
+
+
+def tree(*files: LocalFile, dirs: tuple[str, ...] = ()) -> LocalTree:
+    return LocalTree(files={f.rel_path: f for f in files}, dirs=set(dirs))
+
+
+def test_new_files_are_uploaded_and_new_dirs_made_parents_first() -> None:
+    local = tree(
+        LocalFile("a/b/c.jpg", 5, 1, 11),
+        LocalFile("top.txt", 3, 1, 12),
+        dirs=("a/b", "a"),
+    )
+
+    plan = plan_upload_pass(local, {})
+
+    assert plan.folders == ["a", "a/b"]
+    assert [f.rel_path for f in plan.uploads] == ["a/b/c.jpg", "top.txt"]
+    assert not plan.revisions and not plan.checks and not plan.forgets
+
+
+def test_unchanged_file_needs_nothing() -> None:
+    plan = plan_upload_pass(
+        tree(LocalFile("x.mov", 10, 1, 1)), {"x.mov": synced_file("x.mov")}
+    )
+
+    assert plan.idle
+    assert plan.unchanged == 1
+
+
+def test_size_change_is_a_revision_and_time_change_is_a_check() -> None:
+    local = tree(LocalFile("grown.mov", 11, 2, 1), LocalFile("touched.mov", 10, 5, 2))
+    synced = {
+        "grown.mov": synced_file("grown.mov", inode=1),
+        "touched.mov": synced_file("touched.mov", inode=2),
+    }
+
+    plan = plan_upload_pass(local, synced)
+
+    assert [f.rel_path for f, _ in plan.revisions] == ["grown.mov"]
+    assert [f.rel_path for f, _ in plan.checks] == ["touched.mov"]
+    assert not plan.uploads
+
+
+def test_replaced_inode_with_same_size_and_time_is_checked() -> None:
+    plan = plan_upload_pass(
+        tree(LocalFile("a.jpg", 10, 1, 99)), {"a.jpg": synced_file("a.jpg")}
+    )
+
+    assert [f.rel_path for f, _ in plan.checks] == ["a.jpg"]
+
+
+def test_same_inode_size_and_time_under_a_new_path_is_a_rename() -> None:
+    local = tree(LocalFile("renamed.jpg", 10, 1, 7))
+
+    plan = plan_upload_pass(local, {"old.jpg": synced_file("old.jpg", inode=7)})
+
+    assert [(r.entry.rel_path, r.local.rel_path) for r in plan.renames] == [
+        ("old.jpg", "renamed.jpg")
+    ]
+    assert not plan.uploads and not plan.forgets
+
+
+def test_deleted_file_is_forgotten_by_default_and_removed_when_asked() -> None:
+    synced = {"gone.txt": synced_file("gone.txt")}
+
+    kept = plan_upload_pass(tree(), synced)
+    removed = plan_upload_pass(tree(), synced, remove_deleted=True)
+
+    assert [e.rel_path for e in kept.forgets] == ["gone.txt"]
+    assert not kept.removals
+    assert [e.rel_path for e in removed.removals] == ["gone.txt"]
+    assert not removed.forgets
+
+
+def test_paths_in_flight_are_left_to_their_upload() -> None:
+    local = tree(LocalFile("busy.mov", 10, 9, 1), LocalFile("new.mov", 1, 1, 2))
+    synced = {"busy.mov": synced_file("busy.mov")}
+
+    plan = plan_upload_pass(local, synced, in_flight={"busy.mov", "new.mov"})
+
+    assert plan.idle
+
+
+def test_vanished_directory_is_forgotten_but_not_deleted_remotely() -> None:
+    plan = plan_upload_pass(tree(), {"old": synced_dir("old")}, remove_deleted=True)
+
+    assert [e.rel_path for e in plan.forgets] == ["old"]
+    assert not plan.removals
+
+
+def test_known_directory_is_not_made_again() -> None:
+    plan = plan_upload_pass(tree(dirs=("a",)), {"a": synced_dir("a")})
+
+    assert plan.folders == []

@@ -1,0 +1,142 @@
+"""The ledger: schema in step with the models, and the upload checkpoint lifecycle."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from syncagent.ledger import EntryRecord, Ledger, MappingBusy
+from syncagent.ledger.migrate import alembic_config, current_revision
+from syncagent.ledger.models import Base
+
+LEASE = timedelta(minutes=5)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    return Ledger(f"sqlite:///{tmp_path}/ledger.db")
+
+
+def test_migrations_build_exactly_the_models(ledger: Ledger) -> None:
+    with ledger.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+    assert diff == []
+    head = ScriptDirectory.from_config(alembic_config(ledger.engine)).get_current_head()
+    assert current_revision(ledger.engine) == head
+
+
+def test_opening_again_keeps_the_data(tmp_path: Path, ledger: Ledger) -> None:
+    mapping_id = ledger.ensure_mapping("/media", 1001)
+    ledger.put_entry(
+        mapping_id, EntryRecord("a.jpg", "file", 1001, 7, "a.jpg", 1, 2, 3, "f" * 32)
+    )
+    ledger.close()
+
+    again = Ledger(f"sqlite:///{tmp_path}/ledger.db")
+
+    assert again.ensure_mapping("/media", 1001) == mapping_id
+    assert again.entries(mapping_id)["a.jpg"].asset_id == 7
+
+
+def begin(ledger: Ledger, mapping_id: int, owner: str = "host:1:a") -> int:
+    upload = ledger.begin_upload(
+        mapping_id,
+        rel_path="clip.mov",
+        kind="new",
+        folder_id=1001,
+        remote_name="clip.mov",
+        asset_id=None,
+        file_size=20,
+        mtime_ns=5,
+        inode=9,
+        owner=owner,
+        lease=LEASE,
+    )
+    return upload.upload_id
+
+
+def test_upload_checkpoints_then_entry_and_revision(ledger: Ledger) -> None:
+    mapping_id = ledger.ensure_mapping("/media", 1001)
+    upload_id = begin(ledger, mapping_id)
+
+    ledger.set_upload_asset(upload_id, 42)
+    ledger.set_upload_initiated(upload_id, 10, 2)
+    ledger.confirm_parts(upload_id, [(1, "a" * 32, 10)])
+    ledger.confirm_parts(upload_id, [(1, "a" * 32, 10)])  # repeating is harmless
+    ledger.set_upload_completing(upload_id, "b" * 32)
+    upload = ledger.upload(upload_id)
+
+    assert upload is not None
+    assert (upload.asset_id, upload.state, upload.checksum) == (
+        42,
+        "completing",
+        "b" * 32,
+    )
+    assert upload.confirmed_parts == {1: "a" * 32}
+    assert ledger.claimed_asset_ids(mapping_id) == {42}
+
+    entry = EntryRecord("clip.mov", "file", 1001, 42, "clip.mov", 20, 5, 9, "b" * 32)
+    ledger.finish_upload(upload, entry)
+
+    assert ledger.uploads(mapping_id) == []
+    assert ledger.entries(mapping_id)["clip.mov"].checksum == "b" * 32
+
+
+def test_initiating_again_voids_confirmed_parts(ledger: Ledger) -> None:
+    mapping_id = ledger.ensure_mapping("/media", 1001)
+    upload_id = begin(ledger, mapping_id)
+    ledger.set_upload_initiated(upload_id, 10, 2)
+    ledger.confirm_parts(upload_id, [(1, "a" * 32, 10)])
+
+    ledger.set_upload_initiated(upload_id, 10, 2)
+
+    upload = ledger.upload(upload_id)
+    assert upload is not None and upload.confirmed_parts == {}
+
+
+def test_a_held_upload_is_taken_over_only_when_its_lease_ends_or_by_force(
+    ledger: Ledger,
+) -> None:
+    mapping_id = ledger.ensure_mapping("/media", 1001)
+    upload_id = begin(ledger, mapping_id, owner="host:1:a")
+
+    assert ledger.claim_upload(upload_id, "host:2:b", LEASE) is None
+    forced = ledger.claim_upload(upload_id, "host:2:b", LEASE, force=True)
+    assert forced is not None and forced.owner == "host:2:b"
+
+    ledger.claim_upload(upload_id, "host:2:b", timedelta(seconds=-1))  # lease ends
+    taken = ledger.claim_upload(upload_id, "host:3:c", LEASE)
+    assert taken is not None and taken.owner == "host:3:c"
+
+
+def test_failures_count_up_and_clear(ledger: Ledger) -> None:
+    mapping_id = ledger.ensure_mapping("/media", 1001)
+    ledger.record_failure(mapping_id, "x.mov", "upload", "first", permanent=False)
+    ledger.record_failure(mapping_id, "x.mov", "upload", "second", permanent=True)
+
+    [failure] = ledger.failures(mapping_id)
+    assert (failure.reason, failure.count, failure.permanent) == ("second", 2, True)
+
+    ledger.put_entry(
+        mapping_id, EntryRecord("x.mov", "file", 1, 2, "x.mov", 1, 1, 1, "c" * 32)
+    )
+    assert ledger.failures(mapping_id) == []
+
+
+def test_one_live_pass_per_mapping(ledger: Ledger) -> None:
+    mapping_id = ledger.ensure_mapping("/media", 1001)
+    ledger.start_pass(mapping_id, "upload", "host:1:a", lambda owner: True)
+
+    with pytest.raises(MappingBusy, match="host:1:a"):
+        ledger.start_pass(mapping_id, "upload", "host:2:b", lambda owner: True)
+
+    # The first owner died: its pass is closed as interrupted and the new one starts.
+    ledger.start_pass(mapping_id, "upload", "host:2:b", lambda owner: False)
+    last = ledger.last_pass(mapping_id, "upload")
+    assert last is not None and last.finished_at is None

@@ -1,0 +1,133 @@
+"""The configuration loader: defaults, relative paths, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncagent.config import (
+    ConfigError,
+    find_config,
+    load_config,
+    parse_duration,
+    parse_size,
+)
+
+MINIMAL = """
+[compass]
+url = "embedded"
+username = "demo"
+password = "demo"
+
+[[mapping]]
+local = "media"
+folder_id = 1001
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "agent.toml"
+    path.write_text(text)
+    return path
+
+
+def test_minimal_config_gets_defaults_and_relative_paths(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+
+    assert config.compass.embedded
+    assert config.transfer.part_size == 8 * 1024 * 1024
+    assert config.transfer.concurrency == 4
+    assert config.agent.settle_seconds == 5
+    assert config.agent.rescan_interval == 3600
+    mapping = config.mappings[0]
+    assert mapping.local_root == tmp_path / "media"
+    assert mapping.direction == "upload"
+    assert config.ledger_url == f"sqlite:///{tmp_path}/.syncagent/ledger.db"
+    assert config.embedded_data == tmp_path / ".syncagent" / "emulator"
+
+
+def test_password_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = MINIMAL.replace('password = "demo"', 'password_env = "SA_TEST_PASSWORD"')
+    monkeypatch.setenv("SA_TEST_PASSWORD", "s3cret")
+
+    config = load_config(write(tmp_path, text))
+
+    assert config.compass.password == "s3cret"
+    assert "s3cret" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (("folder_id = 1001", 'folder_id = "abc"'), "mapping[1].folder_id"),
+        (("folder_id = 1001", "folder_id = -4"), "mapping[1].folder_id"),
+        (
+            ('local = "media"\n', 'local = "media"\ndirection = "sideways"\n'),
+            "mapping[1].direction",
+        ),
+        (('local = "media"\n', 'local = "media"\ncolour = 1\n'), "mapping[1].colour"),
+        (('url = "embedded"', 'url = "ftp://x"'), "compass.url"),
+        (('username = "demo"\n', ""), "compass.username"),
+        (
+            ('password = "demo"', 'password_env = "SA_NOT_SET_ANYWHERE"'),
+            "compass.password_env",
+        ),
+    ],
+)
+def test_bad_values_name_their_key(
+    tmp_path: Path, change: tuple[str, str], key: str
+) -> None:
+    text = MINIMAL.replace(*change)
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+
+    assert key in str(caught.value)
+    assert str(tmp_path / "agent.toml") in str(caught.value)
+
+
+def test_small_part_size_and_bad_concurrency_are_refused(tmp_path: Path) -> None:
+    for table, key in [
+        ('[transfer]\npart_size = "1MiB"\n', "transfer.part_size"),
+        ("[transfer]\nconcurrency = 0\n", "transfer.concurrency"),
+    ]:
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            load_config(write(tmp_path, MINIMAL + table))
+
+
+def test_nested_mappings_are_refused(tmp_path: Path) -> None:
+    text = MINIMAL + '[[mapping]]\nlocal = "media/sub"\nfolder_id = 1002\n'
+
+    with pytest.raises(ConfigError, match="must not nest"):
+        load_config(write(tmp_path, text))
+
+
+def test_not_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[compass\n"))
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        find_config(tmp_path / "nope.toml")
+
+
+def test_config_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, MINIMAL)
+    monkeypatch.setenv("SYNCAGENT_CONFIG", str(path))
+    assert find_config(None) == path
+
+
+def test_sizes_and_durations() -> None:
+    assert parse_size("8MiB", "k") == 8 * 1024 * 1024
+    assert parse_size("5 MB", "k") == 5_000_000
+    assert parse_size(1024, "k") == 1024
+    assert parse_duration("1h", "k") == 3600
+    assert parse_duration("90", "k") == 90
+    assert parse_duration(2.5, "k") == 2.5
+    with pytest.raises(ConfigError, match="k: expected a size"):
+        parse_size("lots", "k")
+    with pytest.raises(ConfigError, match="k: expected a duration"):
+        parse_duration("soon", "k")
