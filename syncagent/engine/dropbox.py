@@ -17,7 +17,7 @@ import re
 import stat as stat_module
 import threading
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,35 @@ def _is_regular(path: Path) -> bool:
         return stat_module.S_ISREG(os.lstat(path).st_mode)
     except OSError:
         return False
+
+
+@dataclass(frozen=True)
+class FailedDrop:
+    """A file in a drop box's failed/ folder and the reason written beside it."""
+
+    rel_path: str
+    reason: str
+    failed_at: datetime
+
+
+def failed_drops(root: Path) -> list[FailedDrop]:
+    """What lies in `root/failed/`, with each file's reason, oldest first."""
+    found = []
+    base = root / FAILED
+    for directory, _, names in os.walk(base):
+        for name in names:
+            if name.endswith((ERROR_SUFFIX, SIDECAR_SUFFIX)):
+                continue
+            path = Path(directory) / name
+            note = Path(str(path) + ERROR_SUFFIX)
+            try:
+                reason = note.read_text("utf-8").splitlines()[0]
+                failed_at = datetime.fromtimestamp(note.stat().st_mtime, UTC)
+            except (OSError, UnicodeDecodeError, IndexError):
+                reason, failed_at = "no reason recorded", datetime.now(UTC)
+            rel_path = path.relative_to(root).as_posix()
+            found.append(FailedDrop(rel_path, reason, failed_at))
+    return sorted(found, key=lambda drop: (drop.failed_at, drop.rel_path))
 
 
 def mode_hooks(client: CompassClient, ledger: Ledger, *, dry_run: bool) -> HooksFor:

@@ -57,13 +57,18 @@ class RemoteTree:
     root_id: int
     folders: dict[int, RemoteFolder] = field(default_factory=dict)
     assets: list[RemoteAsset] = field(default_factory=list)
+    _children: dict[int, list[RemoteFolder]] | None = field(default=None, repr=False)
+    _indexed: dict[int, RemoteFolder] = field(default_factory=dict, repr=False)
 
     def children(self, folder_id: int) -> list[RemoteFolder]:
         """The subfolders of a folder, by ID."""
-        return sorted(
-            (f for f in self.folders.values() if f.parent_id == folder_id),
-            key=lambda f: f.folder_id,
-        )
+        if self._children is None or len(self._indexed) != len(self.folders):
+            self._indexed = dict(self.folders)
+            self._children = {}
+            for folder in sorted(self.folders.values(), key=lambda f: f.folder_id):
+                if folder.parent_id is not None:
+                    self._children.setdefault(folder.parent_id, []).append(folder)
+        return self._children.get(folder_id, [])
 
 
 def list_remote_tree(

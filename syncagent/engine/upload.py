@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
 URL_BATCH = 100
-CONFIRM_BATCH = 16
 PART_ATTEMPTS = 4
 COMPLETE_WAIT_SECONDS = 120.0
 LEASE = timedelta(minutes=10)
@@ -374,7 +373,6 @@ class Uploader:
             stream, upload.file_size, upload.part_size, self.hash_pool, self.budget
         )
         in_flight: list[Future[tuple[int, str, int]]] = []
-        finished: list[tuple[int, str, int]] = []
         try:
             for part in reader.parts():
                 if part.number in confirmed:
@@ -383,8 +381,8 @@ class Uploader:
                         raise FileChanged("differs from the parts already sent")
                     continue
                 in_flight.append(self.part_pool.submit(self._put, urls, part))
-                self._confirm_finished(upload, in_flight, finished)
-            self._confirm_finished(upload, in_flight, finished, drain=True)
+                self._confirm_finished(upload, in_flight)
+            self._confirm_finished(upload, in_flight, drain=True)
         except ShortRead as exc:
             raise FileChanged("shrank while being uploaded") from exc
         finally:
@@ -431,23 +429,29 @@ class Uploader:
         self,
         upload: UploadRecord,
         in_flight: list[Future[tuple[int, str, int]]],
-        finished: list[tuple[int, str, int]],
         *,
         drain: bool = False,
     ) -> None:
-        """Confirm sent parts with Compass in batches, then checkpoint them."""
-        if drain:
-            wait(in_flight)
-        for future in [f for f in in_flight if f.done()]:
-            in_flight.remove(future)
-            finished.append(future.result())
-        if finished and (drain or len(finished) >= CONFIRM_BATCH):
+        """Confirm the parts sent so far with Compass, then checkpoint them.
+
+        Parts are confirmed as soon as they are sent (several at once when several
+        finished together), so a crash loses at most the parts still in flight.
+        With `drain`, keep going until no part is left in flight.
+        """
+        while in_flight:
+            if drain:
+                wait(in_flight, return_when=FIRST_COMPLETED)
+            finished = [f for f in in_flight if f.done()]
+            if not finished:
+                return
+            for future in finished:
+                in_flight.remove(future)
+            parts = [future.result() for future in finished]
             assert upload.asset_id is not None
             self.client.complete_parts(
-                upload.asset_id, [(number, md5) for number, md5, _ in finished]
+                upload.asset_id, [(number, md5) for number, md5, _ in parts]
             )
-            self.ledger.confirm_parts(upload.upload_id, finished)
-            finished.clear()
+            self.ledger.confirm_parts(upload.upload_id, parts)
 
     @staticmethod
     def _wait_quietly(in_flight: list[Future[tuple[int, str, int]]]) -> None:

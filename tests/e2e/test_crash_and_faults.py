@@ -1,0 +1,144 @@
+"""End-to-end: kill -9 at random instants; a server that fails, expires, resets."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from syncagent.emulator.server import EmulatorServer
+from tests.e2e.support import (
+    SYNCAGENT,
+    RemoteView,
+    assert_mirrored,
+    local_files,
+    run_sync,
+    write_config,
+)
+
+MIB = 1024 * 1024
+KILL_RUNS = 20
+
+
+def add_round(root: Path, index: int, rng: random.Random) -> int:
+    """New files for one round: two of several parts and a few small ones."""
+    folder = root / f"round-{index:02d}"
+    folder.mkdir(parents=True)
+    total = 0
+    for name, size in [
+        ("a.mov", 3 * 5 * MIB + rng.randrange(MIB)),
+        ("b.mov", 2 * 5 * MIB + rng.randrange(MIB)),
+        ("c.jpg", rng.randrange(1, 50_000)),
+        ("d.jpg", rng.randrange(1, 50_000)),
+    ]:
+        (folder / name).write_bytes(rng.randbytes(size))
+        total += size
+    return total
+
+
+def start_and_kill(config: Path, delay: float) -> None:
+    command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    time.sleep(delay)
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+
+
+def test_kill_9_at_random_instants_loses_and_duplicates_nothing(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    rng = random.Random(20261204)
+    root = tmp_path / "media"
+    root.mkdir()
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    view = RemoteView(emulator.url)
+
+    # Calibrate: how long does an uninterrupted sync of one round take here?
+    add_round(root, 0, rng)
+    started = time.monotonic()
+    assert run_sync(config).returncode == 0
+    duration = time.monotonic() - started
+
+    resumed_bytes = 0
+    pending_bytes = 0
+    for index in range(1, KILL_RUNS + 1):
+        add_round(root, index, rng)
+        start_and_kill(config, rng.uniform(0.2, duration))
+
+        # Bytes a restart from zero would send: every file not yet complete.
+        remote = view.tree(1001)
+        pending_bytes += sum(
+            path.stat().st_size
+            for rel_path, path in local_files(root).items()
+            if rel_path not in remote
+            or all(asset["status"] != "complete" for asset in remote[rel_path])
+        )
+        before = view.stats()["part_bytes_received"]
+        result = run_sync(config)
+        resumed_bytes += view.stats()["part_bytes_received"] - before
+        assert result.returncode == 0, (index, result.failures(), result.stderr[-3000:])
+
+    assert_mirrored(root, view, 1001)
+    assert resumed_bytes < pending_bytes, (resumed_bytes, pending_bytes)
+
+
+def test_faults_token_expiry_and_expiring_urls_still_sync_everything(
+    tmp_path: Path,
+) -> None:
+    faults = ",".join(
+        [
+            "api:503@0.04",
+            "api:429@0.03",
+            "api:reset@0.03",
+            "api:token_expired@0.02",
+            "part:503@0.04",
+            "part:429@0.03",
+            "part:reset@0.03",
+            "part:url_expired@0.05",
+            "seed=11",
+            "retry_after=1",
+        ]
+    )
+    server = EmulatorServer(
+        data_dir=tmp_path / "emulator", token_ttl=3, url_ttl=2, faults=faults
+    )
+    server.start()
+    try:
+        rng = random.Random(5)
+        root = tmp_path / "media"
+        for index in range(60):
+            folder = root / f"set-{index % 4}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"still_{index:03d}.jpg").write_bytes(
+                rng.randbytes(rng.randrange(1, 60_000))
+            )
+        (root / "long take.mov").write_bytes(rng.randbytes(4 * 5 * MIB + 17))
+        config = write_config(
+            tmp_path, server.url, [{"local": "media", "folder_id": 1001}]
+        )
+
+        result = run_sync(config, timeout=300)
+
+        assert result.returncode == 0, (result.failures(), result.stderr[-3000:])
+        fired = httpx.get(f"{server.url}/_emulator/faults").json()
+        httpx.delete(f"{server.url}/_emulator/faults").raise_for_status()
+        assert_mirrored(root, RemoteView(server.url), 1001)
+        counts = fired["fired"]
+        assert sum(counts["api"].values()) >= 10, fired
+        assert sum(counts["part"].values()) >= 5, fired
+        assert (
+            counts["api"].get("reset", 0) > 0
+            and counts["part"].get("url_expired", 0) > 0
+        )
+    finally:
+        server.stop()
