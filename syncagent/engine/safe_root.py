@@ -102,10 +102,14 @@ class Dir:
     def open_file(self, name: str, flags: int, mode: int = 0o644) -> int:
         """Open a file here without following a link."""
         try:
-            return os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=self.fd)
+            return os.open(
+                name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=self.fd
+            )
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise UnsafePath(self.rel(name), "a symbolic link is in the way") from exc
+                raise UnsafePath(
+                    self.rel(name), "a symbolic link is in the way"
+                ) from exc
             raise
 
     def read(self, name: str) -> BinaryIO:
@@ -126,7 +130,6 @@ class Dir:
         if target.lstat(target_name) is not None:
             raise Occupied(target.rel(target_name))
         os.rename(name, target_name, src_dir_fd=self.fd, dst_dir_fd=target.fd)
-        os.link  # noqa: B018 - keeps the two code paths symmetrical for readers
 
     def move_new(self, name: str, target: Dir, target_name: str) -> None:
         """Move a regular file to a name that must be free (never replacing)."""
@@ -164,42 +167,21 @@ class SafeRoot:
     @contextmanager
     def open_dir(self, rel_dir: str, *, create: bool = False) -> Iterator[Dir]:
         """Open a directory below the root, making missing ones when `create`."""
+        parts = split_rel_path(rel_dir)
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        done = ""
         try:
-            for part in split_rel_path(rel_dir):
-                done = f"{done}/{part}" if done else part
-                fd = self._step(fd, part, done, create=create)
+            for depth, part in enumerate(parts, start=1):
+                child = _open_child(fd, part, "/".join(parts[:depth]), create=create)
+                os.close(fd)
+                fd = child
             yield Dir(fd, rel_dir)
         finally:
             os.close(fd)
 
-    @staticmethod
-    def _step(parent: int, name: str, rel_path: str, *, create: bool) -> int:
-        for _ in range(2):
-            try:
-                child = os.open(name, _DIR_FLAGS, dir_fd=parent)
-            except FileNotFoundError:
-                if not create:
-                    os.close(parent)
-                    raise
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(name, 0o777, dir_fd=parent)
-                continue
-            except OSError as exc:
-                os.close(parent)
-                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise UnsafePath(
-                        rel_path, f"{rel_path} is a symbolic link or a file"
-                    ) from exc
-                raise
-            os.close(parent)
-            return child
-        os.close(parent)
-        raise UnsafePath(rel_path, f"{rel_path} keeps changing")
-
     @contextmanager
-    def parent_of(self, rel_path: str, *, create: bool = False) -> Iterator[tuple[Dir, str]]:
+    def parent_of(
+        self, rel_path: str, *, create: bool = False
+    ) -> Iterator[tuple[Dir, str]]:
         """The directory holding a path, and the path's last component."""
         parts = split_rel_path(rel_path)
         if not parts:
@@ -267,3 +249,22 @@ class SafeRoot:
         except FileNotFoundError:
             return None
         return Identity.of(st) if st is not None else None
+
+
+def _open_child(parent: int, name: str, rel_path: str, *, create: bool) -> int:
+    """Open one directory below `parent`, never through a link."""
+    for _ in range(3):
+        try:
+            return os.open(name, _DIR_FLAGS, dir_fd=parent)
+        except FileNotFoundError:
+            if not create:
+                raise
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o777, dir_fd=parent)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise UnsafePath(
+                    rel_path, f"{rel_path} is a symbolic link or a file, not a folder"
+                ) from exc
+            raise
+    raise UnsafePath(rel_path, f"{rel_path} keeps changing")

@@ -26,7 +26,7 @@ from syncagent.engine.hashing import md5_of_file
 from syncagent.engine.hooks import AssetDescription, PassHooks
 from syncagent.engine.identity import owner_is_alive
 from syncagent.engine.planner import Rename, UploadPlan, parent_of, plan_upload_pass
-from syncagent.engine.problems import FileProblem
+from syncagent.engine.problems import FileProblem, FileVanished
 from syncagent.engine.progress import Progress
 from syncagent.engine.report import PassReport
 from syncagent.engine.scanner import LocalFile, LocalTree, scan_tree, stat_file
@@ -420,6 +420,9 @@ class UploadPass:
         try:
             with open(self.root / local.rel_path, "rb"):
                 pass
+        except FileNotFoundError:
+            self._failed(local.rel_path, FileVanished().reason, FileVanished())
+            return None
         except OSError as exc:
             problem = FileProblem(
                 f"cannot read the file: {exc.strerror or exc}", permanent=True

@@ -1,0 +1,247 @@
+"""Download a file into the mirror: temp file, resume, checksum, atomic placement.
+
+Bytes go to a temp file (`.syncagent-dl-<key>.part`) in the target directory. An
+interrupted transfer resumes with `Range` from what the temp file holds, within the
+pass and across passes (the key names the asset and the version). Once every byte is
+there, its MD5 and size are checked against what Compass said; a file that fails the
+check is deleted and never placed. Placing is a rename in the same directory: a new
+file never replaces anything (a hard link claims the name), a new revision replaces the
+synced file only while it is still exactly as recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from syncagent.compass import (
+    CompassClient,
+    IntegrityError,
+    TransientError,
+    UrlExpired,
+)
+from syncagent.engine.names import AGENT_PREFIX
+from syncagent.engine.progress import Progress
+from syncagent.engine.safe_root import (
+    Dir,
+    Identity,
+    LocalChanged,
+    SafeRoot,
+    split_rel_path,
+)
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 6
+BACKOFF_SECONDS = 0.25
+MAX_BACKOFF_SECONDS = 4.0
+READ_CHUNK = 1024 * 1024
+
+UrlSource = Callable[[], str]
+
+
+def temp_name(key: str) -> str:
+    """The temp file a download with this key writes to."""
+    return f"{AGENT_PREFIX}dl-{key}.part"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What the downloaded bytes must be: their MD5 (if known) and size (if known)."""
+
+    md5: str | None
+    size: int | None
+
+
+class Fetched:
+    """A verified download waiting in its temp file, to be placed under a name."""
+
+    def __init__(self, directory: Dir, temp: str, received: int, resumed_at: int):
+        self.directory = directory
+        self.temp = temp
+        self.received = received
+        self.resumed_at = resumed_at
+        self.placed: str | None = None
+
+    def place_new(self, name: str) -> Identity:
+        """Give the file a name that must be free; Occupied if it is taken."""
+        self.directory.move_new(self.temp, self.directory, name)
+        return self._placed(name)
+
+    def place_replacing(self, name: str, expect: Identity) -> Identity:
+        """Replace the synced file `name`, only while it is as recorded.
+
+        Raises LocalChanged when it changed (the caller keeps both); a file that is
+        gone is simply put back.
+        """
+        st = self.directory.regular(name)
+        if st is None:
+            return self.place_new(name)
+        if Identity.of(st) != expect:
+            raise LocalChanged(self.directory.rel(name))
+        self.directory.replace(self.temp, name)
+        return self._placed(name)
+
+    def place_over(self, name: str) -> Identity:
+        """Replace whatever regular file has the name (for proxies, which are ours)."""
+        self.directory.regular(name)
+        self.directory.replace(self.temp, name)
+        return self._placed(name)
+
+    def _placed(self, name: str) -> Identity:
+        self.placed = name
+        self.directory.sync()
+        st = self.directory.regular(name)
+        assert st is not None
+        return Identity.of(st)
+
+
+class Downloader:
+    """Fetches presigned URLs into a mapping's mirror through its SafeRoot."""
+
+    def __init__(
+        self,
+        client: CompassClient,
+        root: SafeRoot,
+        progress: Progress,
+        *,
+        attempts: int = ATTEMPTS,
+    ) -> None:
+        self.client = client
+        self.root = root
+        self.progress = progress
+        self.attempts = attempts
+
+    @contextmanager
+    def fetched(
+        self, rel_dir: str, key: str, url_source: UrlSource, expected: Expected
+    ) -> Iterator[Fetched]:
+        """Download into a temp file in `rel_dir` and check it; yield it to place.
+
+        Raises IntegrityError (the temp file is deleted) when the bytes are not the
+        ones Compass described, TransientError when the transfer kept failing (the
+        temp file stays, to resume from). The temp file is removed if not placed.
+        """
+        split_rel_path(rel_dir)
+        with self.root.open_dir(rel_dir, create=True) as directory:
+            temp = temp_name(key)
+            received, resumed_at = self._fetch(directory, temp, url_source, expected)
+            result = Fetched(directory, temp, received, resumed_at)
+            try:
+                yield result
+            finally:
+                if result.placed is None:
+                    directory.unlink(temp)
+
+    # -- transfer -------------------------------------------------------------------
+
+    def _fetch(
+        self, directory: Dir, temp: str, url_source: UrlSource, expected: Expected
+    ) -> tuple[int, int]:
+        fd = directory.open_file(temp, os.O_RDWR | os.O_CREAT)
+        with os.fdopen(fd, "r+b") as stream:
+            digest, offset = _resume_point(stream, expected.size)
+            resumed_at, received = offset, 0
+            url: str | None = None
+            for attempt in range(1, self.attempts + 1):
+                if expected.size is not None and offset >= expected.size:
+                    break
+                try:
+                    url = url or url_source()
+                    added, offset, digest = self._stream(stream, url, offset, digest)
+                    received += added
+                    break
+                except UrlExpired:
+                    url = None
+                except TransientError as exc:
+                    received += stream.tell() - offset
+                    digest, offset = _rehash(stream)
+                    if attempt == self.attempts:
+                        raise
+                    log.info(
+                        "%s: %s; resuming at byte %d", directory.rel(temp), exc, offset
+                    )
+                    time.sleep(min(BACKOFF_SECONDS * 2**attempt, MAX_BACKOFF_SECONDS))
+            stream.flush()
+            os.fsync(stream.fileno())
+        self._verify(directory, temp, digest.hexdigest(), offset, expected)
+        return received, resumed_at
+
+    def _stream(
+        self, stream: BinaryIO, url: str, offset: int, digest: hashlib._Hash
+    ) -> tuple[int, int, hashlib._Hash]:
+        """Append the body from `offset` on; start over if the server sends it all."""
+        added = 0
+        with self.client.open_download(url, offset) as body:
+            if body.offset != offset:
+                stream.seek(0)
+                stream.truncate()
+                digest, offset = hashlib.md5(usedforsecurity=False), 0
+            stream.seek(offset)
+            for chunk in body.chunks:
+                stream.write(chunk)
+                digest.update(chunk)
+                offset += len(chunk)
+                added += len(chunk)
+                self.progress.bytes_sent(len(chunk))
+        return added, offset, digest
+
+    @staticmethod
+    def _verify(
+        directory: Dir, temp: str, md5: str, size: int, expected: Expected
+    ) -> None:
+        wrong_size = expected.size is not None and size != expected.size
+        wrong_md5 = expected.md5 is not None and md5 != expected.md5.lower()
+        if wrong_size or wrong_md5:
+            directory.unlink(temp)
+            raise IntegrityError(
+                f"downloaded {size} bytes with MD5 {md5}; Compass described "
+                f"{expected.size} bytes with MD5 {expected.md5}; not placed"
+            )
+
+
+def _resume_point(
+    stream: BinaryIO, expected_size: int | None
+) -> tuple[hashlib._Hash, int]:
+    """The digest of the bytes a previous attempt left, and where to go on from."""
+    size = stream.seek(0, os.SEEK_END)
+    if expected_size is None or size > expected_size:
+        stream.seek(0)
+        stream.truncate()
+        return hashlib.md5(usedforsecurity=False), 0
+    return _rehash(stream)
+
+
+def _rehash(stream: BinaryIO) -> tuple[hashlib._Hash, int]:
+    """Hash the temp file as it is on disk; resuming goes on from its end."""
+    stream.flush()
+    stream.seek(0)
+    digest = hashlib.md5(usedforsecurity=False)
+    total = 0
+    while chunk := stream.read(READ_CHUNK):
+        digest.update(chunk)
+        total += len(chunk)
+    return digest, total
+
+
+def hash_local(root: SafeRoot, rel_path: str) -> str | None:
+    """MD5 of a local file, read without following links; None if it is gone."""
+    with contextlib.suppress(FileNotFoundError), root.parent_of(rel_path) as (
+        directory,
+        name,
+    ):
+        if directory.regular(name) is None:
+            return None
+        with directory.read(name) as stream:
+            digest = hashlib.md5(usedforsecurity=False)
+            while chunk := stream.read(READ_CHUNK):
+                digest.update(chunk)
+            return digest.hexdigest()
+    return None
