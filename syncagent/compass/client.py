@@ -221,7 +221,15 @@ class CompassClient:
         Raises UrlExpired when the URL was refused, IntegrityError when the server
         received other bytes than were sent.
         """
-        send = partial(self.http.put, url, content=data)
+
+        def send() -> httpx.Response:
+            # Slices of the buffer, so no layer below copies the whole part at once.
+            return self.http.put(
+                url,
+                content=_slices(data),
+                headers={"content-length": str(len(data))},
+            )
+
         response = self.session.with_retries("PUT", redact_url(url), send)
         if response.status_code == 403:
             raise UrlExpired(f"part URL refused: {_s3_error(response)}", status=403)
@@ -419,6 +427,15 @@ class CompassClient:
             yield Download(start, total, _guarded_chunks(response))
         finally:
             response.close()
+
+
+def _slices(data: bytes, size: int = 1024 * 1024) -> Iterator[bytes]:
+    """A buffer as memoryview slices of at most `size` bytes (one, empty, if empty)."""
+    view = memoryview(data)
+    if not data:
+        yield b""
+    for start in range(0, len(data), size):
+        yield view[start : start + size]  # type: ignore[misc]
 
 
 def _content_span(

@@ -52,6 +52,11 @@ def temp_name(key: str) -> str:
     return f"{AGENT_PREFIX}dl-{key}.part"
 
 
+def source_key(asset_id: int, checksum: str) -> str:
+    """The download key of one version of an asset's source."""
+    return f"{asset_id}-{checksum[:16]}"
+
+
 @dataclass(frozen=True)
 class Expected:
     """What the downloaded bytes must be: their MD5 (if known) and size (if known)."""
@@ -147,56 +152,47 @@ class Downloader:
     ) -> tuple[int, int]:
         fd = directory.open_file(temp, os.O_RDWR | os.O_CREAT)
         with os.fdopen(fd, "r+b") as stream:
-            digest, offset = _resume_point(stream, expected.size)
-            resumed_at, received = offset, 0
+            transfer = _Transfer.resume(stream, expected.size)
+            resumed_at = transfer.offset
             url: str | None = None
             for attempt in range(1, self.attempts + 1):
-                if expected.size is not None and offset >= expected.size:
+                if expected.size is not None and transfer.offset >= expected.size:
                     break
                 try:
                     url = url or url_source()
-                    added, offset, digest = self._stream(stream, url, offset, digest)
-                    received += added
+                    self._stream(transfer, url)
                     break
                 except UrlExpired:
                     url = None
                 except TransientError as exc:
-                    received += stream.tell() - offset
-                    digest, offset = _rehash(stream)
                     if attempt == self.attempts:
                         raise
                     log.info(
-                        "%s: %s; resuming at byte %d", directory.rel(temp), exc, offset
+                        "%s: %s; resuming at byte %d",
+                        directory.rel(temp),
+                        exc,
+                        transfer.offset,
                     )
                     time.sleep(min(BACKOFF_SECONDS * 2**attempt, MAX_BACKOFF_SECONDS))
             stream.flush()
             os.fsync(stream.fileno())
-        self._verify(directory, temp, digest.hexdigest(), offset, expected)
-        return received, resumed_at
+        self._verify(directory, temp, transfer, expected)
+        return transfer.received, resumed_at
 
-    def _stream(
-        self, stream: BinaryIO, url: str, offset: int, digest: hashlib._Hash
-    ) -> tuple[int, int, hashlib._Hash]:
-        """Append the body from `offset` on; start over if the server sends it all."""
-        added = 0
-        with self.client.open_download(url, offset) as body:
-            if body.offset != offset:
-                stream.seek(0)
-                stream.truncate()
-                digest, offset = hashlib.md5(usedforsecurity=False), 0
-            stream.seek(offset)
+    def _stream(self, transfer: _Transfer, url: str) -> None:
+        """Append the body from the transfer's offset; start over if sent it all."""
+        with self.client.open_download(url, transfer.offset) as body:
+            if body.offset != transfer.offset:
+                transfer.restart()
             for chunk in body.chunks:
-                stream.write(chunk)
-                digest.update(chunk)
-                offset += len(chunk)
-                added += len(chunk)
+                transfer.add(chunk)
                 self.progress.bytes_sent(len(chunk))
-        return added, offset, digest
 
     @staticmethod
     def _verify(
-        directory: Dir, temp: str, md5: str, size: int, expected: Expected
+        directory: Dir, temp: str, transfer: _Transfer, expected: Expected
     ) -> None:
+        md5, size = transfer.digest.hexdigest(), transfer.offset
         wrong_size = expected.size is not None and size != expected.size
         wrong_md5 = expected.md5 is not None and md5 != expected.md5.lower()
         if wrong_size or wrong_md5:
@@ -207,35 +203,53 @@ class Downloader:
             )
 
 
-def _resume_point(
-    stream: BinaryIO, expected_size: int | None
-) -> tuple[hashlib._Hash, int]:
-    """The digest of the bytes a previous attempt left, and where to go on from."""
-    size = stream.seek(0, os.SEEK_END)
-    if expected_size is None or size > expected_size:
+class _Transfer:
+    """The temp file being written: its running MD5, length, and bytes received."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.digest = hashlib.md5(usedforsecurity=False)
+        self.offset = 0
+        self.received = 0
+
+    @classmethod
+    def resume(cls, stream: BinaryIO, expected_size: int | None) -> _Transfer:
+        """Go on from what a previous attempt left, when its length makes sense."""
+        transfer = cls(stream)
+        size = stream.seek(0, os.SEEK_END)
+        if expected_size is None or size > expected_size:
+            transfer.restart()
+            return transfer
         stream.seek(0)
-        stream.truncate()
-        return hashlib.md5(usedforsecurity=False), 0
-    return _rehash(stream)
+        while chunk := stream.read(READ_CHUNK):
+            transfer.digest.update(chunk)
+            transfer.offset += len(chunk)
+        return transfer
 
+    def restart(self) -> None:
+        """Throw away what the temp file holds."""
+        self.stream.seek(0)
+        self.stream.truncate()
+        self.digest = hashlib.md5(usedforsecurity=False)
+        self.offset = 0
 
-def _rehash(stream: BinaryIO) -> tuple[hashlib._Hash, int]:
-    """Hash the temp file as it is on disk; resuming goes on from its end."""
-    stream.flush()
-    stream.seek(0)
-    digest = hashlib.md5(usedforsecurity=False)
-    total = 0
-    while chunk := stream.read(READ_CHUNK):
-        digest.update(chunk)
-        total += len(chunk)
-    return digest, total
+    def add(self, chunk: bytes) -> None:
+        """Append bytes that arrived."""
+        self.stream.seek(self.offset)
+        self.stream.write(chunk)
+        self.digest.update(chunk)
+        self.offset += len(chunk)
+        self.received += len(chunk)
 
 
 def hash_local(root: SafeRoot, rel_path: str) -> str | None:
     """MD5 of a local file, read without following links; None if it is gone."""
-    with contextlib.suppress(FileNotFoundError), root.parent_of(rel_path) as (
-        directory,
-        name,
+    with (
+        contextlib.suppress(FileNotFoundError),
+        root.parent_of(rel_path) as (
+            directory,
+            name,
+        ),
     ):
         if directory.regular(name) is None:
             return None

@@ -139,7 +139,8 @@ class DropBoxHooks(PassHooks):
         self.client = client
         self.ledger = ledger
         self._vocabularies: dict[str, set[str]] | None = None
-        self._lock = threading.Lock()
+        self._vocabulary_lock = threading.Lock()
+        self._move_lock = threading.Lock()
 
     def holds(self, local: LocalFile) -> bool:
         """Sidecars travel with their file and are never ingested on their own."""
@@ -160,7 +161,7 @@ class DropBoxHooks(PassHooks):
 
     def vocabularies(self) -> dict[str, set[str]]:
         """The vocabularies by name, asked of Compass once per pass."""
-        with self._lock:
+        with self._vocabulary_lock:
             if self._vocabularies is None:
                 try:
                     raw = self.client.vocabularies()
@@ -236,7 +237,7 @@ class DropBoxHooks(PassHooks):
 
     def _move(self, rel_path: str, folder: str) -> str | None:
         """Move a file and its sidecar under `folder`; its new relative path or None."""
-        with self._lock:
+        with self._move_lock:
             target = _free_path(self.root / folder / rel_path)
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)

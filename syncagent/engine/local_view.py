@@ -21,11 +21,15 @@ MAX_ENTRIES = 10_000_000
 
 @dataclass
 class LocalView:
-    """Regular files, directories and every other name below a root."""
+    """Regular files, directories and every other name below a root.
+
+    `temps` are the agent's unfinished downloads, with their modification times.
+    """
 
     files: dict[str, LocalFile] = field(default_factory=dict)
     dirs: set[str] = field(default_factory=set)
     others: set[str] = field(default_factory=set)
+    temps: dict[str, int] = field(default_factory=dict)
 
     _index: dict[str, dict[str, str]] | None = field(default=None, repr=False)
 
@@ -67,9 +71,11 @@ def _take(
 ) -> None:
     if not rel_dir and entry.name in (TRASH_DIR, PROXY_DIR):
         return
-    if entry.name.startswith(AGENT_PREFIX):
-        return
     rel_path = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+    if entry.name.startswith(AGENT_PREFIX):
+        if entry.name.endswith(".part") and entry.is_file(follow_symlinks=False):
+            view.temps[rel_path] = entry.stat(follow_symlinks=False).st_mtime_ns
+        return
     try:
         st = entry.stat(follow_symlinks=False)
     except OSError:
@@ -84,3 +90,17 @@ def _take(
         pending.append(rel_path)
     else:
         view.others.add(rel_path)
+
+
+def scan_proxies(root: Path) -> dict[str, int]:
+    """The regular files below the root's proxy folder, with their sizes."""
+    found: dict[str, int] = {}
+    top = root / PROXY_DIR
+    for directory, dirnames, filenames in os.walk(top):
+        rel_dir = Path(directory).relative_to(root).as_posix()
+        dirnames[:] = [d for d in dirnames if not os.path.islink(Path(directory, d))]
+        for name in filenames:
+            st = os.lstat(Path(directory, name))
+            if stat.S_ISREG(st.st_mode):
+                found[f"{rel_dir}/{name}"] = st.st_size
+    return found

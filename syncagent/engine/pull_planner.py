@@ -490,7 +490,9 @@ class _Planner:
         target: str,
     ) -> None:
         current = self._translated(entry.rel_path)
-        moved = replace(entry, rel_path=target, remote_name=asset.name)
+        moved = replace(
+            entry, rel_path=target, remote_name=asset.name, folder_id=asset.folder_id
+        )
         if current != target:
             self.plan.moves.append(Move(entry.rel_path, moved))
         if asset.checksum == entry.checksum:

@@ -241,6 +241,14 @@ class SafeRoot:
                 raise
             return True
 
+    def is_dir(self, rel_path: str) -> bool:
+        """Whether a real directory (not a link to one) is at a path."""
+        try:
+            with self.open_dir(rel_path):
+                return True
+        except (FileNotFoundError, UnsafePath):
+            return False
+
     def identity(self, rel_path: str) -> Identity | None:
         """The identity of a regular file, None if it is absent."""
         try:

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -372,7 +372,7 @@ class Uploader:
         reader = PartReader(
             stream, upload.file_size, upload.part_size, self.hash_pool, self.budget
         )
-        in_flight: list[Future[tuple[int, str, int]]] = []
+        in_flight: list[Future[None]] = []
         try:
             for part in reader.parts():
                 if part.number in confirmed:
@@ -380,9 +380,10 @@ class Uploader:
                     if confirmed[part.number] != part.md5:
                         raise FileChanged("differs from the parts already sent")
                     continue
-                in_flight.append(self.part_pool.submit(self._put, urls, part))
-                self._confirm_finished(upload, in_flight)
-            self._confirm_finished(upload, in_flight, drain=True)
+                in_flight.append(self.part_pool.submit(self._put, upload, urls, part))
+                self._raise_failed(in_flight)
+            wait(in_flight)
+            self._raise_failed(in_flight)
         except ShortRead as exc:
             raise FileChanged("shrank while being uploaded") from exc
         finally:
@@ -402,59 +403,44 @@ class Uploader:
         self.ledger.set_upload_completing(upload.upload_id, checksum)
         return replace(upload, state="completing", checksum=checksum)
 
-    def _put(self, urls: _UrlBook, part: Part) -> tuple[int, str, int]:
-        """PUT one part, renewing its URL or resending as needed; frees its buffer."""
+    def _put(self, upload: UploadRecord, urls: _UrlBook, part: Part) -> None:
+        """PUT one part, then confirm it with Compass and checkpoint it.
+
+        Each part is confirmed as soon as it is sent, so a crash loses at most the
+        parts in flight. Renews an expired URL and resends corrupted bytes, a few times.
+        """
+        assert upload.asset_id is not None
         try:
             for attempt in range(1, PART_ATTEMPTS + 1):
                 try:
                     self.client.upload_part(urls.get(part.number), part.data, part.md5)
+                    break
                 except UrlExpired:
                     if attempt == PART_ATTEMPTS:
                         raise
                     urls.renew(part.number)
-                    continue
                 except IntegrityError as exc:
                     if attempt == PART_ATTEMPTS:
                         raise
                     log.warning("part %d: %s; sending it again", part.number, exc)
-                    continue
-                self.counters.add(sent=len(part.data))
-                self.progress.bytes_sent(len(part.data))
-                return part.number, part.md5, len(part.data)
-            raise AssertionError("unreachable")
         finally:
             self.budget.release(len(part.data))
-
-    def _confirm_finished(
-        self,
-        upload: UploadRecord,
-        in_flight: list[Future[tuple[int, str, int]]],
-        *,
-        drain: bool = False,
-    ) -> None:
-        """Confirm the parts sent so far with Compass, then checkpoint them.
-
-        Parts are confirmed as soon as they are sent (several at once when several
-        finished together), so a crash loses at most the parts still in flight.
-        With `drain`, keep going until no part is left in flight.
-        """
-        while in_flight:
-            if drain:
-                wait(in_flight, return_when=FIRST_COMPLETED)
-            finished = [f for f in in_flight if f.done()]
-            if not finished:
-                return
-            for future in finished:
-                in_flight.remove(future)
-            parts = [future.result() for future in finished]
-            assert upload.asset_id is not None
-            self.client.complete_parts(
-                upload.asset_id, [(number, md5) for number, md5, _ in parts]
-            )
-            self.ledger.confirm_parts(upload.upload_id, parts)
+        self.counters.add(sent=len(part.data))
+        self.progress.bytes_sent(len(part.data))
+        self.client.complete_parts(upload.asset_id, [(part.number, part.md5)])
+        self.ledger.confirm_parts(
+            upload.upload_id, [(part.number, part.md5, len(part.data))]
+        )
 
     @staticmethod
-    def _wait_quietly(in_flight: list[Future[tuple[int, str, int]]]) -> None:
+    def _raise_failed(in_flight: list[Future[None]]) -> None:
+        """Re-raise the error of the first part that failed, if one did."""
+        for future in in_flight:
+            if future.done() and future.exception() is not None:
+                future.result()
+
+    @staticmethod
+    def _wait_quietly(in_flight: list[Future[None]]) -> None:
         for future in in_flight:
             future.cancel()
         wait(in_flight)

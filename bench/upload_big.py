@@ -1,0 +1,116 @@
+"""One big file: syncagent against `curl -T` of the same bytes to an emulator part URL.
+
+The emulator runs in its own process and hashes what it receives either way; curl
+hashes nothing on its side, so curl is the ceiling. syncagent must read the file once,
+feeding each part's MD5 and the whole-file MD5, and verify the asset's checksum at the
+end. Also prints the peak resident memory of the agent and of the emulator.
+
+    python3 dev.py bench upload_big [--size-mib 1024] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from common import (
+    PYTHON,
+    emulator_process,
+    login,
+    make_folder,
+    median,
+    peak_rss_mb,
+    write_agent_config,
+)
+
+MIB = 1024 * 1024
+
+
+def make_file(path: Path, size: int) -> None:
+    block = os.urandom(MIB)
+    with open(path, "wb") as stream:
+        for index in range(size // MIB):
+            stream.write(index.to_bytes(8, "big") + block[8:])
+
+
+def curl_upload(url: str, folder_id: int, path: Path) -> float:
+    """Seconds for curl to PUT the whole file to a one-part upload URL."""
+    size = path.stat().st_size
+    with httpx.Client(base_url=url, timeout=600) as client:
+        login(client)
+        item = {"name": path.name, "folder_ids": [folder_id], "file_size": size}
+        created = client.post("/api/v2/uploads/http", json={"asset_items": [item]})
+        asset_id = created.json()["asset_items"][0]["id"]
+        base = f"/api/v2/multipart/asset_items/{asset_id}"
+        client.post(f"{base}/initiate", json={"part_size": size}).raise_for_status()
+        urls = client.post(f"{base}/retrieve_upload_urls", json={"part_numbers": [1]})
+        part_url = urls.json()["retrieve_upload_urls"][0]["upload_url"]
+    started = time.perf_counter()
+    subprocess.run(
+        ["curl", "-sS", "-o", "/dev/null", "-T", str(path), part_url], check=True
+    )
+    return time.perf_counter() - started
+
+
+def agent_upload(url: str, folder_id: int, root: Path) -> tuple[float, float]:
+    """Seconds for `syncagent sync` of the file, and its peak RSS in MB."""
+    work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
+    config = write_agent_config(work, url, root, folder_id)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [PYTHON, "-m", "syncagent", "sync", "--config", str(config), "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(work, ignore_errors=True)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("syncagent sync failed")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    size = args.size_mib * MIB
+
+    curl_times, agent_times, agent_rss = [], [], []
+    with tempfile.TemporaryDirectory(prefix="bench-big-") as tmp, emulator_process() as (
+        url,
+        emulator_pid,
+    ):
+        for run in range(args.runs):
+            root = Path(tmp) / f"run{run}"
+            root.mkdir()
+            make_file(root / "big.mov", size)
+            curl_times.append(curl_upload(url, make_folder(url, f"curl-{run}"), root / "big.mov"))
+            seconds, rss = agent_upload(url, make_folder(url, f"agent-{run}"), root)
+            agent_times.append(seconds)
+            agent_rss.append(rss)
+            print(
+                f"run {run + 1}: curl {size / MIB / curl_times[-1]:.0f} MiB/s, "
+                f"syncagent {size / MIB / seconds:.0f} MiB/s, agent peak RSS {rss:.0f} MB"
+            )
+            shutil.rmtree(root)
+        emulator_rss = peak_rss_mb(emulator_pid)
+
+    curl, agent = median(curl_times), median(agent_times)
+    print(f"file: {args.size_mib} MiB, {os.cpu_count()} CPUs; medians of {args.runs} runs")
+    print(f"curl -T to a part URL (ceiling): {size / MIB / curl:.0f} MiB/s")
+    print(f"syncagent sync (whole command, verified): {size / MIB / agent:.0f} MiB/s")
+    print(f"ratio syncagent / curl: {curl / agent:.2f}  (target >= 0.85)")
+    print(f"peak RSS: syncagent {max(agent_rss):.0f} MB (target < 150), emulator {emulator_rss:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,356 @@
+"""One pull over a mapping: list Compass, plan against the ledger and the disk, apply.
+
+The pass lists the remote tree, scans the disk, plans (`pull_planner.py`) and carries
+the plan out in an order that keeps every step safe: folders first (a failed folder
+move stops the pass, since later paths assume it), then removals that free names,
+renames, downloads and conflict copies on a pool of workers, emptied folders, and
+last the proxies. Per-path failures are recorded in the ledger and the report; the
+pass goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
+
+from syncagent.compass import (
+    AuthenticationFailed,
+    CompassClient,
+    CompassError,
+    NotFound,
+    RequestRejected,
+)
+from syncagent.config import MappingConfig
+from syncagent.engine.download import Downloader, hash_local
+from syncagent.engine.filters import PathFilter
+from syncagent.engine.local_view import LocalView, scan_local
+from syncagent.engine.problems import FileProblem
+from syncagent.engine.progress import Progress
+from syncagent.engine.proxy_pull import ProxyPuller
+from syncagent.engine.pull_apply import PullApplier, dir_entry
+from syncagent.engine.pull_planner import (
+    MakeDir,
+    PullOptions,
+    PullPlan,
+    plan_pull,
+)
+from syncagent.engine.pull_report import PullReport
+from syncagent.engine.remote_tree import RemoteTree, list_remote_tree
+from syncagent.engine.safe_root import SafeRoot
+from syncagent.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+# An unfinished download older than this is abandoned: its temp file is removed.
+STALE_TEMP_SECONDS = 7 * 24 * 3600.0
+
+
+class _Stop(Exception):
+    """A folder could not be made or moved: the rest of the plan depends on it."""
+
+
+class PullPass:
+    """Brings one mapping's local root up to date with its Compass folder."""
+
+    def __init__(
+        self,
+        *,
+        mapping: MappingConfig,
+        mapping_id: int,
+        client: CompassClient,
+        ledger: Ledger,
+        concurrency: int,
+        progress: Progress,
+        dry_run: bool = False,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.mapping = mapping
+        self.mapping_id = mapping_id
+        self.client = client
+        self.ledger = ledger
+        self.concurrency = concurrency
+        self.progress = progress
+        self.dry_run = dry_run
+        self.stop = stop or threading.Event()
+        self.rules = PathFilter(mapping.include, mapping.exclude)
+        self.report = PullReport(str(mapping.local_root), mapping.folder_id)
+        self.options = PullOptions(
+            two_way=mapping.direction == "both",
+            trash_removed=mapping.on_remote_delete == "trash",
+            remove_local_deletes=mapping.on_local_delete == "remove",
+            restore_archived=mapping.restore_archived,
+            proxies_only=mapping.proxies_only,
+        )
+
+    def run(self) -> PullReport:
+        """Run the pass; per-path failures are in the report, never raised."""
+        started = time.monotonic()
+        try:
+            self._run()
+        except AuthenticationFailed:
+            raise
+        except CompassError as exc:
+            self.report.fatal = f"Compass folder {self.mapping.folder_id}: {exc}"
+        except _Stop:
+            log.warning(
+                "%s: pull stopped after a folder failed", self.mapping.local_root
+            )
+        except FileProblem as exc:
+            self.report.fatal = f"{self.mapping.local_root}: {exc.reason}"
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _run(self) -> None:
+        # Step: check both ends of the mapping.
+        if not self._ends_ready():
+            return
+        root = SafeRoot(self.mapping.local_root)
+
+        # Step: list Compass, look at the disk, and plan.
+        remote = list_remote_tree(
+            self.client, self.mapping.folder_id, self._known_asset_ids()
+        )
+        local = scan_local(self.mapping.local_root)
+        plan = self._plan(remote, local, root)
+        self.report.unchanged = plan.unchanged
+        if self.dry_run:
+            self._describe(plan)
+            return
+        downloader = Downloader(self.client, root, self.progress)
+        apply = PullApplier(
+            root=root,
+            client=self.client,
+            ledger=self.ledger,
+            mapping_id=self.mapping_id,
+            downloader=downloader,
+            report=self.report,
+        )
+        self._apply(plan, apply)
+
+        # Step: proxies of every asset in place.
+        if self.mapping.proxies:
+            self._pull_proxies(plan, root, downloader)
+
+        # Step: sweep downloads abandoned long ago.
+        self._sweep_temps(root, local)
+
+    # -- ends and inputs ----------------------------------------------------------
+
+    def _ends_ready(self) -> bool:
+        root = self.mapping.local_root
+        if root.exists() and not root.is_dir():
+            self.report.fatal = f"{root}: not a folder"
+            return False
+        if not self.dry_run:
+            root.mkdir(parents=True, exist_ok=True)
+        try:
+            listing = self.client.list_subfolders(self.mapping.folder_id)
+        except NotFound:
+            self.report.fatal = (
+                f"Compass folder {self.mapping.folder_id} does not exist or is not "
+                f"visible to user {self.client.session.username!r}"
+            )
+            return False
+        if not listing.permissions.download:
+            self.report.fatal = (
+                f"user {self.client.session.username!r} may not download from "
+                f"Compass folder {self.mapping.folder_id} ({listing.name})"
+            )
+            return False
+        return True
+
+    def _known_asset_ids(self) -> list[int]:
+        entries = self.ledger.entries(self.mapping_id).values()
+        return sorted({e.asset_id for e in entries if e.asset_id is not None})
+
+    def _plan(self, remote: RemoteTree, local: LocalView, root: SafeRoot) -> PullPlan:
+        """Plan; when both sides may have changed a file, hash it and plan again."""
+        synced = self.ledger.entries(self.mapping_id)
+        in_flight = {
+            u.asset_id
+            for u in self.ledger.uploads(self.mapping_id)
+            if u.asset_id is not None
+        }
+        withheld = self.ledger.withheld(self.mapping_id)
+
+        def plan_with(local_md5: dict[str, str]) -> PullPlan:
+            return plan_pull(
+                remote,
+                synced,
+                local,
+                rules=self.rules,
+                options=self.options,
+                withheld=withheld,
+                in_flight=in_flight,
+                local_md5=local_md5,
+            )
+
+        plan = plan_with({})
+        if not plan.needs_hash:
+            return plan
+        hashes = {p: hash_local(root, p) for p in plan.needs_hash}
+        return plan_with({p: md5 for p, md5 in hashes.items() if md5 is not None})
+
+    # -- applying -------------------------------------------------------------------
+
+    def _apply(self, plan: PullPlan, apply: PullApplier) -> None:
+        # Step: ask Compass to restore archived assets (pulled once restored).
+        if plan.restores:
+            self._guard("(restore)", self._restore, plan)
+
+        # Step: folders, top-down; later paths depend on them.
+        for op in plan.dirs:
+            action = apply.make_dir if isinstance(op, MakeDir) else apply.move_dir
+            if not self._guard(op.rel_path, action, op):
+                raise _Stop
+
+        # Step: removals and local deletions, which free names for what follows.
+        now = datetime.now(UTC)
+        for entry in plan.trash:
+            self._guard(entry.rel_path, apply.trash, entry, now)
+        self.ledger.remove_entries(self.mapping_id, [e.rel_path for e in plan.forgets])
+        self.report.count("forgotten", sum(e.kind == "file" for e in plan.forgets))
+        self._withhold(plan)
+
+        # Step: renames, and entries both sides already agree on.
+        for move in plan.moves:
+            self._guard(move.entry.rel_path, apply.move, move)
+        for record in plan.records:
+            if record.forget:
+                self.ledger.rename_entry(self.mapping_id, record.forget, record.entry)
+            else:
+                self.ledger.put_entry(self.mapping_id, record.entry)
+
+        # Step: downloads and conflict copies.
+        assets = [op.asset for op in plan.fetches] + [c.asset for c in plan.conflicts]
+        self.progress.files_planned(len(assets), sum(a.size or 0 for a in assets))
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="pull") as pool:
+            futures = [
+                self._submit(pool, op.rel_path, apply.fetch, op) for op in plan.fetches
+            ]
+            futures += [
+                self._submit(pool, op.rel_path, apply.conflict, op)
+                for op in plan.conflicts
+            ]
+            _join(futures)
+
+        # Step: folders Compass removed, once their files are in the trash.
+        for entry in plan.dir_removals:
+            self._guard(entry.rel_path, apply.remove_dir, entry)
+        for notice in plan.notices:
+            self.report.notice(notice.subject, notice.reason)
+
+    def _restore(self, plan: PullPlan) -> None:
+        self.client.restore_assets(sorted({a.asset_id for a in plan.restores}))
+
+    def _withhold(self, plan: PullPlan) -> None:
+        for entry in plan.withholds:
+            self.ledger.withhold(self.mapping_id, entry)
+            log.info("%s: deleted here; kept in Compass", entry.rel_path)
+        for folder, rel_path in plan.withheld_dirs:
+            self.ledger.withhold(
+                self.mapping_id, dir_entry(rel_path, folder), folder_only=True
+            )
+            log.info("%s: folder deleted here; kept in Compass", rel_path)
+        self.report.count("withheld", len(plan.withholds) + len(plan.withheld_dirs))
+        self.ledger.release_withheld(self.mapping_id, plan.released)
+
+    def _pull_proxies(
+        self, plan: PullPlan, root: SafeRoot, downloader: Downloader
+    ) -> None:
+        puller = ProxyPuller(
+            root=root,
+            client=self.client,
+            ledger=self.ledger,
+            mapping_id=self.mapping_id,
+            downloader=downloader,
+            report=self.report,
+            wanted=self.mapping.proxies,
+        )
+        proxy_plan = puller.plan(plan.placements)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="proxy") as pool:
+            puller.apply(proxy_plan, pool, self._guard)
+
+    def _sweep_temps(self, root: SafeRoot, local: LocalView) -> None:
+        cutoff = (time.time() - STALE_TEMP_SECONDS) * 1e9
+        for rel_path, mtime_ns in local.temps.items():
+            if mtime_ns < cutoff:
+                with root.parent_of(rel_path) as (directory, name):
+                    directory.unlink(name)
+                log.info("%s: abandoned download removed", rel_path)
+
+    # -- per-path failures --------------------------------------------------------
+
+    def _submit(
+        self,
+        pool: ThreadPoolExecutor,
+        rel_path: str,
+        action: Callable[..., None],
+        *args: object,
+    ) -> Future[bool]:
+        return pool.submit(self._guard_unless_stopped, rel_path, action, *args)
+
+    def _guard_unless_stopped(
+        self, rel_path: str, action: Callable[..., None], *args: object
+    ) -> bool:
+        if self.stop.is_set():
+            return False
+        return self._guard(rel_path, action, *args)
+
+    def _guard(self, rel_path: str, action: Callable[..., None], *args: object) -> bool:
+        """Run one path's work; record its failure instead of raising."""
+        try:
+            action(*args)
+        except AuthenticationFailed:
+            raise
+        except FileProblem as exc:
+            self._failed(rel_path, exc.reason, permanent=exc.permanent)
+        except CompassError as exc:
+            self._failed(rel_path, str(exc), permanent=isinstance(exc, RequestRejected))
+        except OSError as exc:
+            self._failed(
+                rel_path, f"local error: {exc.strerror or exc}", permanent=False
+            )
+        else:
+            self.progress.file_done(rel_path, "pulled")
+            return True
+        return False
+
+    def _failed(self, rel_path: str, reason: str, *, permanent: bool) -> None:
+        log.warning("%s: %s", rel_path, reason)
+        self.report.fail(rel_path, reason, permanent=permanent)
+        self.ledger.record_failure(
+            self.mapping_id, rel_path, "download", reason, permanent=permanent
+        )
+        self.progress.file_done(rel_path, "failed")
+
+    # -- dry run ---------------------------------------------------------------------
+
+    def _describe(self, plan: PullPlan) -> None:
+        """Fill the report with what the pass would do."""
+        planned = self.report.planned
+        for op in plan.dirs:
+            label = "make folder" if isinstance(op, MakeDir) else "move folder"
+            planned.append((label, op.rel_path))
+        planned.extend(("move to trash", e.rel_path) for e in plan.trash)
+        planned.extend(("forget", e.rel_path) for e in plan.forgets)
+        planned.extend(("keep deleted", e.rel_path) for e in plan.withholds)
+        planned.extend(
+            ("rename", f"{m.old_rel_path} -> {m.entry.rel_path}") for m in plan.moves
+        )
+        planned.extend((f"download ({f.kind})", f.rel_path) for f in plan.fetches)
+        planned.extend(("keep both (conflict)", c.rel_path) for c in plan.conflicts)
+        planned.extend(("remove emptied folder", e.rel_path) for e in plan.dir_removals)
+        for notice in plan.notices:
+            self.report.notice(notice.subject, notice.reason)
+
+
+def _join(futures: Sequence[Future[bool]]) -> None:
+    """Wait for every future; re-raise the first error that escaped its guard."""
+    wait(futures)
+    for future in futures:
+        future.result()

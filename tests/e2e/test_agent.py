@@ -1,0 +1,345 @@
+"""End-to-end: `syncagent run` as a real subprocess against the emulator over HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncagent.emulator.server import EmulatorServer
+from syncagent.ledger import Ledger
+from tests.e2e.agent_support import Agent, agent_settings
+from tests.e2e.support import RemoteView, md5_file, write_config
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def view(emulator: EmulatorServer) -> Iterator[RemoteView]:
+    remote = RemoteView(emulator.url)
+    yield remote
+    remote.close()
+
+
+@pytest.fixture
+def agents() -> Iterator[list[Agent]]:
+    """Agents a test starts; any still running at the end are killed."""
+    started: list[Agent] = []
+    yield started
+    for agent in started:
+        agent.kill()
+
+
+def start(agents: list[Agent], config: Path, name: str = "agent") -> Agent:
+    agent = Agent(config, name).start()
+    agents.append(agent)
+    return agent
+
+
+def synced_count(config: Path, root: Path) -> int:
+    """Files the agent has recorded in sync, read from its ledger."""
+    ledger = Ledger(f"sqlite:///{config.parent / 'state' / 'ledger.db'}")
+    try:
+        mapping_id = ledger.find_mapping(str(root), 1001)
+        return 0 if mapping_id is None else ledger.count_entries(mapping_id)
+    finally:
+        ledger.close()
+
+
+def only(assets: list[dict[str, Any]]) -> dict[str, Any]:
+    assert len(assets) == 1, f"expected one asset, got {len(assets)}"
+    return assets[0]
+
+
+def test_slow_copy_burst_rename_and_move_while_status_watches(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, agents: list[Agent]
+) -> None:
+    root = tmp_path / "watched"
+    for folder in ("a", "b", "burst"):
+        (root / folder).mkdir(parents=True)
+    (root / "a" / "clip.txt").write_bytes(b"moves from a to b")
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [{"local": str(root), "folder_id": 1001}],
+        extra=agent_settings(settle_seconds=1.0, shutdown_timeout=10),
+    )
+    agent = start(agents, config)
+    agent.wait_for("the first pass", lambda: synced_count(config, root) == 1)
+
+    # A file copied in slowly goes up once, whole, after it settles.
+    view.http.delete("/_emulator/stats")
+    chunks = [random.Random(i).randbytes(64 * 1024) for i in range(6)]
+    with open(root / "slow.mov", "wb") as stream:
+        for chunk in chunks:
+            stream.write(chunk)
+            stream.flush()
+            time.sleep(0.4)
+    agent.wait_for("slow.mov", lambda: synced_count(config, root) == 2)
+    slow = only(view.tree(1001)["slow.mov"])
+    assert slow["status"] == "complete"
+    assert slow["size"] == 6 * 64 * 1024
+    assert slow["checksum"] == hashlib.md5(b"".join(chunks)).hexdigest()
+    assert view.stats()["part_bytes_received"] == 6 * 64 * 1024
+    assert view.get(f"/api/v1/asset_items/{slow['id']}/revisions") == []
+
+    # A burst of 500 small files: all arrive, each once.
+    for index in range(500):
+        (root / "burst" / f"f{index:04d}.txt").write_text(f"file {index}\n")
+    agent.wait_for("the burst", lambda: synced_count(config, root) == 502, 120)
+    burst = view.tree(1001)
+    names = sorted(p for p in burst if p.startswith("burst/"))
+    assert names == [f"burst/f{i:04d}.txt" for i in range(500)]
+    assert all(len(burst[p]) == 1 for p in names)
+    assert all(burst[p][0]["status"] == "complete" for p in names)
+
+    # Status while the agent runs: everything synced, nothing pending or failed.
+    status = agent.status()
+    assert status["agent_running"] is True
+    [mapping] = status["mappings"]
+    assert (mapping["synced"], mapping["pending"]) == (502, 0)
+    assert (mapping["in_flight"], mapping["failed"]) == (0, 0)
+    assert mapping["last_passes"]["upload"]["outcome"] == "ok"
+
+    # A rename in place renames the asset; a move between folders moves it.
+    asset_id = burst["burst/f0007.txt"][0]["id"]
+    (root / "burst" / "f0007.txt").rename(root / "burst" / "renamed.txt")
+    (root / "a" / "clip.txt").rename(root / "b" / "clip.txt")
+
+    def renamed_and_moved() -> bool:
+        tree = view.tree(1001)
+        return "burst/renamed.txt" in tree and "b/clip.txt" in tree
+
+    agent.wait_for("the rename and the move", renamed_and_moved)
+    agent.wait_for(
+        "the old asset to leave a/", lambda: "a/clip.txt" not in view.tree(1001)
+    )
+    tree = view.tree(1001)
+    assert only(tree["burst/renamed.txt"])["id"] == asset_id
+    assert "burst/f0007.txt" not in tree
+    assert only(tree["b/clip.txt"])["checksum"] == md5_file(root / "b" / "clip.txt")
+    assert sum(len(v) for p, v in tree.items() if p.startswith("burst/")) == 500
+    assert "queued, waiting for it to settle" in agent.log()
+    assert "burst/renamed.txt: renamed from burst/f0007.txt" in agent.log()
+
+    assert agent.stop() == 0
+    assert "agent stopped" in agent.log()
+    assert agent.status()["agent_running"] is False
+
+
+def _multipart_file(path: Path, parts: int, seed: int) -> None:
+    rng = random.Random(seed)
+    with open(path, "wb") as stream:
+        for _ in range(parts):
+            stream.write(rng.randbytes(5 * MIB))
+
+
+def _checkpointed(agent: Agent, parts: int) -> bool:
+    """Whether the status shows one upload in flight with `parts` parts confirmed."""
+    status = agent.status()
+    mapping = status["mappings"][0]
+    confirmed = [u["parts_confirmed"] for u in mapping["uploads"]]
+    return (
+        status["agent_running"] and mapping["in_flight"] == 1 and confirmed >= [parts]
+    )
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_an_upload_cut_by_a_stop_resumes_at_the_next_start(
+    how: str,
+    tmp_path: Path,
+    emulator: EmulatorServer,
+    view: RemoteView,
+    agents: list[Agent],
+) -> None:
+    root = tmp_path / "watched"
+    root.mkdir()
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [{"local": str(root), "folder_id": 1001}],
+        concurrency=4,
+        extra=agent_settings(settle_seconds=0.5, shutdown_timeout=1),
+    )
+    # The last four parts answer slowly, so the stop lands after the checkpoint of
+    # the first sixteen and before the end.
+    view.set_faults("part:slow@#17+,slow=5")
+    big = root / "big.mov"
+    _multipart_file(big, 20, seed=7)
+    first = start(agents, config, "first")
+
+    first.wait_for("16 confirmed parts", lambda: _checkpointed(first, 16))
+    if how == "SIGTERM":
+        first.signal(signal.SIGTERM)
+        assert first.wait(20) == 0
+        assert "stopping now; uploads in flight resume" in first.log()
+    else:
+        first.signal(signal.SIGKILL)
+        first.wait(20)
+    assert synced_count(config, root) == 0
+
+    # The next start resumes the same asset and sends only the parts left.
+    view.clear_faults()
+    view.http.delete("/_emulator/stats")
+    second = start(agents, config, "second")
+    second.wait_for("big.mov", lambda: synced_count(config, root) == 1)
+    asset = only(view.tree(1001)["big.mov"])
+    assert asset["status"] == "complete"
+    assert asset["checksum"] == md5_file(big)
+    resent = view.stats()["part_bytes_received"]
+    assert 0 < resent <= 4 * 5 * MIB
+    assert "resuming 1 uploads left in flight" in second.log()
+    assert second.stop() == 0
+
+
+def test_the_polling_observer_finds_what_no_inotify_event_announced(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, agents: list[Agent]
+) -> None:
+    """Writes through a hard link outside the folder raise no inotify event on it,
+    as writes from another machine on a network share raise none."""
+    root, outside = tmp_path / "share", tmp_path / "elsewhere"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "cut.mov").write_bytes(b"first cut")
+    (root / "cut.mov").hardlink_to(outside / "cut.mov")
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [{"local": str(root), "folder_id": 1001, "watch": "poll"}],
+        extra=agent_settings(settle_seconds=0.5, rescan_interval=3600),
+    )
+    agent = start(agents, config)
+    agent.wait_for("the first pass", lambda: synced_count(config, root) == 1)
+    time.sleep(1.5)  # the poller's first snapshot
+
+    with open(outside / "cut.mov", "ab") as stream:
+        stream.write(b", then the director's cut")
+    (outside / "new.mov").write_bytes(b"made elsewhere")
+    os.link(outside / "new.mov", root / "new.mov")
+
+    def revised() -> bool:
+        tree = view.tree(1001)
+        return "new.mov" in tree and tree["cut.mov"][0]["checksum"] == md5_file(
+            outside / "cut.mov"
+        )
+
+    agent.wait_for("the revision and the new file", revised, 30)
+    asset = only(view.tree(1001)["cut.mov"])
+    revisions = view.get(f"/api/v1/asset_items/{asset['id']}/revisions")
+    assert len(revisions) == 1
+    assert "polling" in agent.log()
+    assert agent.stop() == 0
+
+
+def test_drop_box_moves_to_done_and_failed_and_status_tells(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, agents: list[Agent]
+) -> None:
+    root = tmp_path / "dropbox"
+    root.mkdir()
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [
+            {
+                "local": str(root),
+                "folder_id": 1001,
+                "mode": "dropbox",
+                "after_ingest": "move",
+            }
+        ],
+        extra=agent_settings(settle_seconds=0.5),
+    )
+    agent = start(agents, config)
+    agent.wait_for("the first pass", lambda: agent.status()["agent_running"])
+
+    (root / "promo").mkdir()
+    (root / "promo" / "good.mov").write_bytes(b"good")
+    (root / "promo" / "good.mov.json").write_text(
+        '{"custom_metadata_fields": [{"category": "MPG", "label": "MPAA Band",'
+        ' "value": "Green"}], "titles": [{"gpms_id": 987}]}'
+    )
+    (root / "bad.mov").write_bytes(b"bad")
+    (root / "bad.mov.json").write_text(
+        '{"custom_metadata_fields": [{"category": "MPG", "label": "MPAA Band",'
+        ' "value": "Purple"}]}'
+    )
+    (root / "notes.json").write_text('{"a plain": "json file"}')
+
+    done = root / "done"
+    agent.wait_for(
+        "done/ and failed/",
+        lambda: (
+            (done / "promo" / "good.mov").exists()
+            and (done / "notes.json").exists()
+            and (root / "failed" / "bad.mov.error.txt").exists()
+        ),
+    )
+    assert (done / "promo" / "good.mov.json").exists()
+    assert (root / "failed" / "bad.mov").read_bytes() == b"bad"
+    assert (root / "failed" / "bad.mov.json").exists()
+    reason = (root / "failed" / "bad.mov.error.txt").read_text()
+    assert "'Purple' is not in the vocabulary mpaa_band" in reason
+
+    tree = view.tree(1001)
+    assert sorted(tree) == ["notes.json", "promo/good.mov"]
+    good = view.post(
+        "/api/v1/asset_items/batch", {"ids": [tree["promo/good.mov"][0]["id"]]}
+    )
+    detail = good["asset_items"][0]
+    assert detail["custom_metadata"] == {"mpg": {"mpaa_band": "Green"}}
+    assert [t["gpms_id"] for t in detail["titles"]] == [987]
+
+    status = agent.status()
+    [mapping] = status["mappings"]
+    assert status["agent_running"] is True
+    assert (mapping["pending"], mapping["in_flight"], mapping["failed"]) == (0, 0, 1)
+    assert mapping["failures"][0]["rel_path"] == "failed/bad.mov"
+    assert "not in the vocabulary" in mapping["failures"][0]["reason"]
+
+    # Nothing in done/ or failed/ is ingested again by the next start's full pass.
+    assert agent.stop() == 0
+    before = status["mappings"][0]["last_passes"]["upload"]["finished_at"]
+    again = start(agents, config, "again")
+
+    def passed_again() -> bool:
+        last = again.status()["mappings"][0]["last_passes"]["upload"]
+        return last["finished_at"] is not None and last["finished_at"] > before
+
+    again.wait_for("the pass at start", passed_again)
+    assert sorted(view.tree(1001)) == ["notes.json", "promo/good.mov"]
+    assert again.stop() == 0
+
+
+def test_pulls_run_on_the_schedule_beside_the_uploads(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, agents: list[Agent]
+) -> None:
+    """One mapping uploads into folder 1001, another mirrors 1001 on a schedule."""
+    outbox, mirror = tmp_path / "outbox", tmp_path / "mirror"
+    outbox.mkdir()
+    mirror.mkdir()
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [
+            {"local": str(outbox), "folder_id": 1001},
+            {"local": str(mirror), "folder_id": 1001, "direction": "download"},
+        ],
+        extra=agent_settings(settle_seconds=0.5, pull_interval=1),
+    )
+    agent = start(agents, config)
+    (outbox / "cut.mov").write_bytes(b"edit 1")
+    agent.wait_for("the pull of cut.mov", (mirror / "cut.mov").exists)
+    assert (mirror / "cut.mov").read_bytes() == b"edit 1"
+    status = agent.status()
+    assert status["mappings"][1]["last_passes"]["pull"]["outcome"] == "ok"
+    agent.signal(signal.SIGINT)
+    assert agent.wait() == 0
