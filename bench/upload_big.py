@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from common import (
     PYTHON,
     emulator_process,
@@ -85,31 +84,42 @@ def main() -> None:
     size = args.size_mib * MIB
 
     curl_times, agent_times, agent_rss = [], [], []
-    with tempfile.TemporaryDirectory(prefix="bench-big-") as tmp, emulator_process() as (
-        url,
-        emulator_pid,
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-big-") as tmp,
+        emulator_process() as (
+            url,
+            emulator_pid,
+        ),
     ):
         for run in range(args.runs):
             root = Path(tmp) / f"run{run}"
             root.mkdir()
             make_file(root / "big.mov", size)
-            curl_times.append(curl_upload(url, make_folder(url, f"curl-{run}"), root / "big.mov"))
+            curl_times.append(
+                curl_upload(url, make_folder(url, f"curl-{run}"), root / "big.mov")
+            )
             seconds, rss = agent_upload(url, make_folder(url, f"agent-{run}"), root)
             agent_times.append(seconds)
             agent_rss.append(rss)
             print(
                 f"run {run + 1}: curl {size / MIB / curl_times[-1]:.0f} MiB/s, "
-                f"syncagent {size / MIB / seconds:.0f} MiB/s, agent peak RSS {rss:.0f} MB"
+                f"syncagent {size / MIB / seconds:.0f} MiB/s, "
+                f"agent peak RSS {rss:.0f} MB"
             )
             shutil.rmtree(root)
         emulator_rss = peak_rss_mb(emulator_pid)
 
     curl, agent = median(curl_times), median(agent_times)
-    print(f"file: {args.size_mib} MiB, {os.cpu_count()} CPUs; medians of {args.runs} runs")
+    print(
+        f"file: {args.size_mib} MiB, {os.cpu_count()} CPUs; medians of {args.runs} runs"
+    )
     print(f"curl -T to a part URL (ceiling): {size / MIB / curl:.0f} MiB/s")
     print(f"syncagent sync (whole command, verified): {size / MIB / agent:.0f} MiB/s")
     print(f"ratio syncagent / curl: {curl / agent:.2f}  (target >= 0.85)")
-    print(f"peak RSS: syncagent {max(agent_rss):.0f} MB (target < 150), emulator {emulator_rss:.0f} MB")
+    print(
+        f"peak RSS: syncagent {max(agent_rss):.0f} MB (target < 150), "
+        f"emulator {emulator_rss:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -2,31 +2,50 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from fnmatch import fnmatchcase
+from fnmatch import translate
+
+
+def _compile(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{translate(p)})" for p in patterns))
 
 
 class PathFilter:
-    """Include/exclude globs; a glob with no '/' matches any single path component."""
+    """Include/exclude globs; a glob with no '/' matches any single path component.
+
+    Globs are compiled into one regular expression per kind, since a scan asks about
+    every path of the tree.
+    """
 
     def __init__(self, include: Sequence[str], exclude: Sequence[str]) -> None:
         self.include = tuple(include)
         self.exclude = tuple(exclude)
+        self._exclude_name = _compile([p for p in exclude if "/" not in p])
+        self._exclude_path = _compile([p.strip("/") for p in exclude if "/" in p])
+        self._include_name = _compile([p for p in include if "/" not in p])
+        self._include_path = _compile([p.strip("/") for p in include if "/" in p])
 
     def excludes(self, rel_path: str) -> bool:
         """Whether a file or directory is excluded (a directory's contents with it)."""
         name = rel_path.rsplit("/", 1)[-1]
-        return any(_matches(rel_path, name, pattern) for pattern in self.exclude)
+        return bool(
+            (self._exclude_name and self._exclude_name.match(name))
+            or (self._exclude_path and self._exclude_path.match(rel_path))
+        )
 
     def includes_file(self, rel_path: str) -> bool:
-        """Whether a file that is not excluded is wanted."""
+        """Whether a file is wanted: not excluded, and matched by an include glob."""
         if self.excludes(rel_path):
             return False
+        return self.wanted(rel_path)
+
+    def wanted(self, rel_path: str) -> bool:
+        """Whether an include glob matches a file already known not to be excluded."""
         name = rel_path.rsplit("/", 1)[-1]
-        return any(_matches(rel_path, name, pattern) for pattern in self.include)
-
-
-def _matches(rel_path: str, name: str, pattern: str) -> bool:
-    if "/" in pattern:
-        return fnmatchcase(rel_path, pattern.strip("/"))
-    return fnmatchcase(name, pattern)
+        return bool(
+            (self._include_name and self._include_name.match(name))
+            or (self._include_path and self._include_path.match(rel_path))
+        )

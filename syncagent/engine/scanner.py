@@ -100,7 +100,7 @@ class _Walk:
                 self.tree.dirs.add(rel_path)
                 self.pending.append(rel_path)
             elif entry.is_file(follow_symlinks=False):
-                if self.rules.includes_file(rel_path):
+                if self.rules.wanted(rel_path):
                     st = entry.stat(follow_symlinks=False)
                     self.tree.files[rel_path] = LocalFile(
                         rel_path, st.st_size, st.st_mtime_ns, st.st_ino
