@@ -261,7 +261,16 @@ class Session:
         started = time.monotonic()
         for attempt in itertools.count(1):
             try:
-                return self._attempt(send, idempotent)
+                sent_at = time.monotonic()
+                response = self._attempt(send, idempotent)
+                log.debug(
+                    "%s %s: %d in %.0f ms",
+                    method,
+                    what,
+                    response.status_code,
+                    (time.monotonic() - sent_at) * 1000,
+                )
+                return response
             except _Retry as retry:
                 elapsed = time.monotonic() - started
                 delay = self.policy.delay(attempt, retry.retry_after)

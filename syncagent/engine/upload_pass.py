@@ -31,7 +31,7 @@ from syncagent.engine.progress import Progress
 from syncagent.engine.report import PassReport
 from syncagent.engine.scanner import LocalFile, LocalTree, scan_tree, stat_file
 from syncagent.engine.upload import LEASE, Uploader
-from syncagent.ledger import EntryRecord, Ledger, UploadRecord
+from syncagent.ledger import EntryRecord, Ledger, LedgerError, UploadRecord
 
 log = logging.getLogger(__name__)
 
@@ -251,6 +251,12 @@ class UploadPass:
             self._failed(rel_path, str(exc), exc)
         except OSError as exc:
             self._failed(rel_path, f"local error: {exc.strerror or exc}", exc)
+        except LedgerError:
+            raise
+        except Exception as exc:
+            # A bug must not stop the other files; keep the traceback for a report.
+            log.exception("%s: unexpected error", rel_path)
+            self._failed(rel_path, f"unexpected error: {exc!r}", exc)
 
     def _guard_batch(
         self,

@@ -26,13 +26,15 @@ def write_config(
     part_size: str = "5MiB",
     concurrency: int = 4,
     extra: str = "",
+    username: str = "demo",
+    password: str = "demo",
 ) -> Path:
     """Write an agent.toml for the given Compass URL and mappings."""
     lines = [
         "[compass]",
         f'url = "{url}"',
-        'username = "demo"',
-        'password = "demo"',
+        f'username = "{username}"',
+        f'password = "{password}"',
         "timeout = 20",
         "[ledger]",
         'url = "sqlite:///state/ledger.db"',
@@ -76,10 +78,16 @@ class SyncRun:
 
 
 def run_sync(
-    config: Path, *, timeout: float = 120, unprivileged: bool = False
+    config: Path,
+    *,
+    timeout: float = 120,
+    unprivileged: bool = False,
+    verbose: bool = False,
 ) -> SyncRun:
     """Run `syncagent sync --json` and parse its summary."""
     command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
+    if verbose:
+        command.append("-v")
     if unprivileged:
         command = unprivileged_prefix() + command
     done = subprocess.run(

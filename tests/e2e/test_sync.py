@@ -8,6 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from syncagent.emulator.server import EmulatorServer
@@ -177,3 +178,34 @@ def test_quick_start_config_syncs_the_examples_into_the_embedded_emulator(
     assert second.mapping["uploaded"] == 0
     assert second.mapping["unchanged"] == expected
     assert second.mapping["bytes_read"] == 0
+
+
+def test_tokens_and_passwords_never_reach_the_logs_or_the_ledger(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    password = "s3cret-Pa55-word"
+    created = httpx.post(
+        f"{emulator.url}/_emulator/users",
+        json={"name": "ingest", "password": password, "permissions": {"1001": "all"}},
+    )
+    created.raise_for_status()
+    root = tmp_path / "media"
+    root.mkdir()
+    (root / "clip.mov").write_bytes(b"z" * (6 * MIB))
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [{"local": "media", "folder_id": 1001}],
+        username="ingest",
+        password=password,
+    )
+
+    result = run_sync(config, verbose=True)
+
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG" in result.stderr
+    ledger_bytes = b"".join(p.read_bytes() for p in (tmp_path / "state").iterdir())
+    for text in (result.stderr, ledger_bytes.decode("latin-1")):
+        assert password not in text
+        assert "eyJ" not in text  # no JWT
+        assert "X-Amz-Signature=" not in text and "Signature=" not in text
