@@ -149,13 +149,23 @@ class Ledger:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with self._write_lock, self._sessions.begin() as session:
-            yield session
+        try:
+            with self._write_lock, self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise LedgerError(
+                f"cannot write the ledger at {_safe_url(self.url)}: {_reason(exc)}"
+            ) from exc
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with self._sessions() as session:
-            yield session
+        try:
+            with self._sessions() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise LedgerError(
+                f"cannot read the ledger at {_safe_url(self.url)}: {_reason(exc)}"
+            ) from exc
 
     # -- mappings -------------------------------------------------------------
 
@@ -189,8 +199,13 @@ class Ledger:
         """Every entry of a mapping by relative path."""
         # Plain rows, not ORM objects: a pass reads every entry of a large tree.
         query = select(*_ENTRY_COLUMNS).where(Entry.mapping_id == mapping_id)
-        with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
+        try:
+            with self.engine.connect() as connection:
+                rows = connection.execute(query).all()
+        except SQLAlchemyError as exc:
+            raise LedgerError(
+                f"cannot read the ledger at {_safe_url(self.url)}: {_reason(exc)}"
+            ) from exc
         found = {}
         for (
             rel_path,
@@ -861,6 +876,12 @@ class Ledger:
 
 # Where a moving entry waits, so two rows never hold one path in between.
 _MOVING_PREFIX = "\x00moving/"
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    """The database's own words, without the SQL statement SQLAlchemy appends."""
+    original = getattr(exc, "orig", None)
+    return str(original) if original is not None else str(exc).split("\n")[0]
 
 
 def _safe_url(url: str) -> str:
