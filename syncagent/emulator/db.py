@@ -1,0 +1,226 @@
+"""The emulator's own state: SQLAlchemy models in SQLite (WAL) under the data dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, ForeignKey, Index, String, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+PERMISSION_NAMES = (
+    "admin",
+    "asset_delete",
+    "download",
+    "folder_delete",
+    "folder_manage",
+    "share",
+    "upload",
+    "view",
+    "watermark",
+)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the emulator's tables."""
+
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class User(Base):
+    """A Compass user who can authenticate."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    """pbkdf2-sha256 of the password, as 'salt_hex$digest_hex'."""
+
+
+class Folder(Base):
+    """A folder; names are unique within their parent."""
+
+    __tablename__ = "folders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("folders.id"), index=True)
+    updated_at: Mapped[int]
+    """Epoch milliseconds of the last change."""
+
+
+class Permission(Base):
+    """What one user may do in one folder; a missing row means nothing."""
+
+    __tablename__ = "permissions"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    folder_id: Mapped[int] = mapped_column(ForeignKey("folders.id"), primary_key=True)
+    admin: Mapped[bool] = mapped_column(default=False)
+    asset_delete: Mapped[bool] = mapped_column(default=False)
+    download: Mapped[bool] = mapped_column(default=False)
+    folder_delete: Mapped[bool] = mapped_column(default=False)
+    folder_manage: Mapped[bool] = mapped_column(default=False)
+    share: Mapped[bool] = mapped_column(default=False)
+    upload: Mapped[bool] = mapped_column(default=False)
+    view: Mapped[bool] = mapped_column(default=False)
+    watermark: Mapped[bool] = mapped_column(default=False)
+
+    def flags(self) -> dict[str, bool]:
+        """Return the permission flags by name."""
+        return {name: bool(getattr(self, name)) for name in PERMISSION_NAMES}
+
+
+class Asset(Base):
+    """An asset item; its bytes are the stored object `object_key` once complete."""
+
+    __tablename__ = "assets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(1000), index=True)
+    """Display name; bulk_update may change it (same extension)."""
+    file_name: Mapped[str] = mapped_column(String(1000))
+    """Name of the file last uploaded (the original or the newest revision)."""
+    asset_class: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    """'created' until its first upload completes, then 'complete'."""
+    size: Mapped[int | None]
+    """Bytes of the current file; None until complete."""
+    checksum: Mapped[str | None] = mapped_column(String(32))
+    """MD5 hex of the current file; None until complete."""
+    object_key: Mapped[str | None] = mapped_column(String(200))
+    mcs_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[int]
+    updated_at: Mapped[int] = mapped_column(index=True)
+    uploaded_at: Mapped[int | None]
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    custom_fields: Mapped[list[Any]] = mapped_column(default=list)
+    """Custom metadata fields: [{id, category, label, value}, ...]."""
+    titles: Mapped[list[Any]] = mapped_column(default=list)
+    """Titles as given at upload or bulk_update: [{gpms_id, alpha_id?}, ...]."""
+    vocab: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Vocabulary-bound fields: asset_type, asset_subtype, usage_status, ..."""
+    proxy_state: Mapped[str] = mapped_column(String(20), default="none")
+    """'none' before completion, 'pending' while proxies are made, then 'done'."""
+
+
+class AssetFolder(Base):
+    """Membership of an asset in a folder (a pointer, not a copy)."""
+
+    __tablename__ = "asset_folders"
+
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    folder_id: Mapped[int] = mapped_column(
+        ForeignKey("folders.id"), primary_key=True, index=True
+    )
+
+
+class Upload(Base):
+    """One HTTP multipart upload of an asset's original, revision or replacement."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    """'create', 'revision' or 'replace'."""
+    state: Mapped[str] = mapped_column(String(20))
+    """'created', 'initiated', 'complete' or 'abandoned'."""
+    key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """Bucket key of the parts; a new one on every initiate."""
+    filename: Mapped[str] = mapped_column(String(1000))
+    file_size: Mapped[int]
+    part_size: Mapped[int | None]
+    part_count: Mapped[int | None]
+    batch_id: Mapped[int]
+    """The ingest batch this upload belongs to."""
+    created_at: Mapped[int]
+
+
+class Part(Base):
+    """A part that arrived for an upload, with the MD5 of what arrived."""
+
+    __tablename__ = "parts"
+
+    upload_id: Mapped[int] = mapped_column(ForeignKey("uploads.id"), primary_key=True)
+    part_number: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int]
+    md5: Mapped[str] = mapped_column(String(32))
+    confirmed: Mapped[bool] = mapped_column(default=False)
+    """True once complete_parts named it with a matching (or no) checksum."""
+
+
+class Revision(Base):
+    """A completed revision of an asset; its bytes stay downloadable."""
+
+    __tablename__ = "revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)
+    ingest_id: Mapped[int]
+    mcs_id: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(1000))
+    size: Mapped[int]
+    checksum: Mapped[str] = mapped_column(String(32))
+    object_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[int]
+
+
+class StoredObject(Base):
+    """A file under objects/ that signed download URLs can serve."""
+
+    __tablename__ = "objects"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """Path relative to <data_dir>/objects."""
+    filename: Mapped[str] = mapped_column(String(1000))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    md5: Mapped[str] = mapped_column(String(32))
+
+
+class Proxy(Base):
+    """A generated proxy (thumbnail or rendition) of an asset's current file."""
+
+    __tablename__ = "proxies"
+
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    object_key: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int]
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+
+
+Index("ix_uploads_asset_state", Upload.asset_id, Upload.state)
+
+
+def open_database(db_path: Path) -> sessionmaker[Any]:
+    """Create (if needed) the SQLite database and return a session factory."""
+    engine = create_engine(
+        f"sqlite:///{db_path}",
+        connect_args={"check_same_thread": False, "timeout": 30},
+    )
+    event.listen(engine, "connect", _tune_sqlite)
+    Base.metadata.create_all(engine)
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def dispose(factory: sessionmaker[Any]) -> None:
+    """Close every pooled connection of a session factory's engine."""
+    bind = factory.kw.get("bind")
+    if isinstance(bind, Engine):
+        bind.dispose()

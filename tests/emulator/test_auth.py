@@ -1,0 +1,105 @@
+"""Authentication, tokens and the generic request rules of the API."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from emu_helpers import Api, advance_clock
+
+from syncagent.emulator.server import EmulatorServer
+
+
+def test_wrong_password_is_401(emulator: EmulatorServer) -> None:
+    response = httpx.post(
+        f"{emulator.url}/api/v1/authenticate",
+        json={"username": "demo", "password": "nope"},
+    )
+
+    assert response.status_code == 401
+    assert response.json() == {"errors": ["invalid username or password"]}
+
+
+def test_missing_token_is_401(emulator: EmulatorServer) -> None:
+    response = httpx.get(f"{emulator.url}/api/v1/folders/1001/subfolders")
+
+    assert response.status_code == 401
+    assert response.json()["errors"]
+    assert "authorization-refresh-data" not in response.headers
+
+
+def test_tampered_token_is_401(api: Api) -> None:
+    header, claims, signature = api.token.split(".")
+    forged = f"{header}.{claims}.{signature[:-2]}xx"
+
+    response = httpx.get(
+        f"{api.base_url}/api/v1/folders/1001/subfolders",
+        headers={"authorization": f"Bearer {forged}"},
+    )
+
+    assert response.status_code == 401
+
+
+def test_expired_token_is_401_and_a_new_login_works(api: Api) -> None:
+    advance_clock(api.base_url, 3601)
+
+    expired = api.get("/api/v1/folders/1001/subfolders")
+    fresh = Api(api.base_url)
+    renewed = fresh.get("/api/v1/folders/1001/subfolders")
+    fresh.close()
+
+    assert expired.status_code == 401
+    assert expired.json() == {"errors": ["access token has expired"]}
+    assert renewed.status_code == 200
+
+
+def test_refreshed_token_outlives_the_original(api: Api) -> None:
+    advance_clock(api.base_url, 3000)
+    refresh = json.loads(
+        api.get("/api/v1/vocabularies").headers["authorization-refresh-data"]
+    )
+    advance_clock(api.base_url, 1000)
+
+    old = api.get("/api/v1/vocabularies")
+    new = httpx.get(
+        f"{api.base_url}/api/v1/vocabularies",
+        headers={"authorization": f"Bearer {refresh['access_token']}"},
+    )
+
+    assert old.status_code == 401
+    assert new.status_code == 200
+
+
+def test_error_responses_still_carry_refresh_data(api: Api) -> None:
+    response = api.get("/api/v1/asset_items/424242")
+
+    assert response.status_code == 404
+    assert response.json() == {"errors": ["asset item 424242 not found"]}
+    assert "access_token" in response.headers["authorization-refresh-data"]
+
+
+def test_post_without_json_content_type_is_400(api: Api) -> None:
+    response = api.http.post(
+        "/api/v1/folders", content=b'{"name": "x", "parent_id": 1001}'
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": ["content-type must be application/json"]}
+
+
+def test_malformed_json_is_400(api: Api) -> None:
+    response = api.http.post(
+        "/api/v1/folders",
+        content=b'{"name": "x",',
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"errors": ["request body is not valid JSON"]}
+
+
+def test_unknown_api_route_is_json_404(api: Api) -> None:
+    response = api.get("/api/v1/not_a_real_endpoint")
+
+    assert response.status_code == 404
+    assert response.json() == {"errors": ["not found"]}
