@@ -25,8 +25,8 @@ STAMP = VENV / ".syncagent-installed"
 
 
 def ensure_venv() -> None:
-    """Create .venv and install the project with its dev extras when pyproject changes."""
-    if sys.version_info < (3, 11):
+    """Create .venv and install the project and its extras when pyproject changes."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - this runs before anything checks
         sys.exit("syncagent needs Python 3.11 or newer")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
@@ -46,30 +46,42 @@ def run(*command: str) -> int:
     return subprocess.call([str(BIN / program), *args], cwd=ROOT)
 
 
+def lint() -> int:
+    """ruff check, ruff format --check, mypy: the first failure's code."""
+    return (
+        run("ruff", "check", ".")
+        or run("ruff", "format", "--check", ".")
+        or run("mypy", "syncagent")
+    )
+
+
+def bench(args: list[str]) -> int:
+    """Run bench/NAME.py with the rest of the arguments."""
+    if not args:
+        print("bench: name a script in bench/", file=sys.stderr)
+        return 2
+    return run("python", str(ROOT / "bench" / f"{args[0]}.py"), *args[1:])
+
+
+TASKS = {
+    "sync": lambda args: run("syncagent", "sync", *args),
+    "test": lambda args: run("pytest", *args),
+    "lint": lambda args: lint(),
+    "bench": bench,
+}
+
+
 def main(argv: list[str]) -> int:
     """Dispatch a task."""
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2
     task, *args = argv
+    if task not in TASKS:
+        print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)
+        return 2
     ensure_venv()
-    if task == "sync":
-        return run("syncagent", "sync", *args)
-    if task == "test":
-        return run("pytest", *args)
-    if task == "lint":
-        return (
-            run("ruff", "check", ".")
-            or run("ruff", "format", "--check", ".")
-            or run("mypy", "syncagent")
-        )
-    if task == "bench":
-        if not args:
-            print("bench: name a script in bench/", file=sys.stderr)
-            return 2
-        return run("python", str(ROOT / "bench" / f"{args[0]}.py"), *args[1:])
-    print(f"unknown task {task!r}\n{__doc__}", file=sys.stderr)
-    return 2
+    return TASKS[task](args)
 
 
 if __name__ == "__main__":
