@@ -1,7 +1,7 @@
 """One read of a file feeds both the part MD5s and the whole-file MD5.
 
-hashlib releases the GIL on large buffers, so the part digest runs on a pool thread
-while the reading thread feeds the whole-file digest: the two use both cores.
+hashlib releases the GIL on large buffers, so the digests of different threads run on
+different cores.
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Executor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 READ_CHUNK = 1024 * 1024
@@ -20,14 +19,22 @@ class ShortRead(Exception):
     """The file ended before its recorded size: it shrank while being read."""
 
 
-@dataclass(frozen=True)
 class Part:
-    """One part of a file, read and hashed."""
+    """One part of a file, read; its MD5 is computed on first use, once."""
 
-    number: int
-    offset: int
-    data: bytes
-    md5: str
+    __slots__ = ("_md5", "data", "number", "offset")
+
+    def __init__(self, number: int, offset: int, data: bytes) -> None:
+        self.number = number
+        self.offset = offset
+        self.data = data
+        self._md5: str | None = None
+
+    def md5(self) -> str:
+        """MD5 of the part as 32 lowercase hex digits."""
+        if self._md5 is None:
+            self._md5 = md5_hex(self.data)
+        return self._md5
 
 
 def md5_hex(data: bytes) -> str:
@@ -79,41 +86,51 @@ class BufferBudget:
 
 
 class PartReader:
-    """Reads a file in order, part by part, hashing parts and the whole as it goes."""
+    """Reads a file once, in order, part by part.
+
+    The whole-file MD5 runs on a thread of its own, one part behind the reading; each
+    part's MD5 is left to whoever sends the part, so on a machine with two cores the
+    two digests run side by side. A one-part file is hashed once: its part MD5 is the
+    whole-file MD5.
+    """
 
     def __init__(
-        self,
-        stream: BinaryIO,
-        size: int,
-        part_size: int,
-        hash_pool: Executor,
-        budget: BufferBudget,
+        self, stream: BinaryIO, size: int, part_size: int, budget: BufferBudget
     ) -> None:
         self.stream = stream
         self.size = size
         self.part_size = part_size
-        self.hash_pool = hash_pool
         self.budget = budget
-        self._whole = hashlib.md5(usedforsecurity=False)
+        self.part_count = part_count_for(size, part_size)
         self.bytes_read = 0
+        self._whole = hashlib.md5(usedforsecurity=False)
+        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="whole-md5")
+        self._only: Part | None = None
 
     def parts(self) -> Iterator[Part]:
         """Each part in order; the caller must `budget.release(len(part.data))`."""
-        for number in range(1, part_count_for(self.size, self.part_size) + 1):
-            offset, length = part_span(number, self.size, self.part_size)
-            self.budget.acquire(length)
-            try:
-                data = self._read_exactly(length)
-                pending = self.hash_pool.submit(md5_hex, data)
-                self._whole.update(data)
-                part = Part(number, offset, data, pending.result())
-            except BaseException:
-                self.budget.release(length)
-                raise
-            yield part
+        try:
+            for number in range(1, self.part_count + 1):
+                offset, length = part_span(number, self.size, self.part_size)
+                self.budget.acquire(length)
+                try:
+                    part = Part(number, offset, self._read_exactly(length))
+                except BaseException:
+                    self.budget.release(length)
+                    raise
+                if self.part_count == 1:
+                    self._only = part
+                else:
+                    self._hasher.submit(self._whole.update, part.data)
+                yield part
+        finally:
+            self._hasher.shutdown(wait=True)
 
     def whole_md5(self) -> str:
-        """MD5 of every byte read so far (the whole file once `parts` is exhausted)."""
+        """MD5 of the whole file, once `parts` is exhausted."""
+        if self._only is not None:
+            return self._only.md5()
+        self._hasher.shutdown(wait=True)
         return self._whole.hexdigest()
 
     def at_end(self) -> bool:

@@ -204,7 +204,7 @@ class _Planner:
         self.local = local
         self.rules = rules
         self.options = options
-        self.withheld = withheld
+        self.withheld = dict(withheld)
         self.in_flight = set(in_flight)
         self.local_md5 = local_md5 or {}
         self.plan = PullPlan()
@@ -214,6 +214,7 @@ class _Planner:
         self.asset_entries: dict[AssetKey, EntryRecord] = {}
         self.leftovers: list[EntryRecord] = []
         self.vacated: set[str] = set()
+        self.adopted: dict[AssetKey, LocalFile] = {}
         self.assets_in: dict[int, list[RemoteAsset]] = {}
         for asset in sorted(remote.assets, key=lambda a: a.asset_id):
             self.assets_in.setdefault(asset.folder_id, []).append(asset)
@@ -331,9 +332,15 @@ class _Planner:
                 names[(kind, item_id)] = kept
             else:
                 pending.append((kind, item_id, name, entry))
+        by_id = {a.asset_id: a for a in assets}
         for kind, item_id, name, entry in pending:
             wanted = safe_name(name)
-            if entry is not None and self._renamed_in_place(entry, rel_dir, wanted):
+            keeps = entry is not None and self._renamed_in_place(entry, rel_dir, wanted)
+            if keeps or (
+                kind == "asset"
+                and entry is None
+                and self._adopts(by_id[item_id], rel_dir, wanted)
+            ):
                 space.owners[name_key(wanted)] = "claimed"
                 names[(kind, item_id)] = wanted
                 continue
@@ -341,6 +348,28 @@ class _Planner:
                 wanted, f"{kind} {item_id}", is_dir=kind == "folder"
             )
         return names
+
+    def _adopts(self, asset: RemoteAsset, rel_dir: str, wanted: str) -> bool:
+        """Whether an unknown local file already holds exactly this asset's bytes.
+
+        That is a run that stopped between placing a download and recording it, or a
+        mirror seeded by hand: it is recorded, not downloaded (nor uploaded) again.
+        """
+        origin = self.origin.get(rel_dir)
+        if origin is None or not asset.ready or asset.asset_id in self.in_flight:
+            return False
+        path = join(origin, wanted)
+        local = self.local.files.get(path)
+        if local is None or path in self.synced or local.size != asset.size:
+            return False
+        content = self.local_md5.get(path)
+        if content is None:
+            self.plan.needs_hash.append(path)
+            return False
+        if content != asset.checksum:
+            return False
+        self.adopted[_key_of(asset)] = local
+        return True
 
     def _renamed_in_place(self, entry: EntryRecord, rel_dir: str, wanted: str) -> bool:
         """A rename that only changes case or normalisation keeps its own slot."""
@@ -406,11 +435,23 @@ class _Planner:
         if key in self.withheld:
             if existing is None:
                 return True
-            self.plan.released.append(key)
+            self._release_subtree(folder.folder_id)
         self.origin[target] = existing
         forget = self._translated(entry.rel_path) if entry is not None else None
         self.plan.dirs.append(MakeDir(target, folder, forget))
         return False
+
+    def _release_subtree(self, folder_id: int) -> None:
+        """A withheld folder's directory was made again here: fill it again."""
+        below = {folder_id}
+        pending = [folder_id]
+        while pending:
+            children = self.remote.children(pending.pop())
+            below.update(f.folder_id for f in children)
+            pending.extend(f.folder_id for f in children)
+        for key in [k for k in self.withheld if k[0] in below]:
+            del self.withheld[key]
+            self.plan.released.append(key)
 
     def _existing_dir(self, target: str) -> str | None:
         """The directory on disk (before this pass) that `target` would adopt."""
@@ -466,6 +507,10 @@ class _Planner:
         if withheld != "":
             self.plan.released.append(key)
         self.plan.placements[key] = (target, asset)
+        local = self.adopted.get(key)
+        if local is not None:
+            self.plan.records.append(Record(_adopted(target, asset, local)))
+            return
         self._fetch(Fetch(target, asset, "new"))
 
     def _place_missing(
@@ -624,4 +669,21 @@ def _agreed(entry: EntryRecord, asset: RemoteAsset, local: LocalFile) -> EntryRe
         inode=local.inode,
         checksum=asset.checksum,
         remote_updated_at=asset.updated_at,
+    )
+
+
+def _adopted(rel_path: str, asset: RemoteAsset, local: LocalFile) -> EntryRecord:
+    """The entry of a local file found to hold an asset's bytes already."""
+    return EntryRecord(
+        rel_path=rel_path,
+        kind="file",
+        folder_id=asset.folder_id,
+        asset_id=asset.asset_id,
+        remote_name=asset.name,
+        size=local.size,
+        mtime_ns=local.mtime_ns,
+        inode=local.inode,
+        checksum=asset.checksum,
+        remote_updated_at=asset.updated_at,
+        origin="remote",
     )

@@ -156,14 +156,10 @@ class Uploader:
         self.counters = Counters()
         self.budget = BufferBudget(max(memory_limit, MIN_PART_SIZE))
         self.part_pool = ThreadPoolExecutor(concurrency, thread_name_prefix="part")
-        self.hash_pool = ThreadPoolExecutor(
-            max(2, concurrency), thread_name_prefix="hash"
-        )
 
     def close(self) -> None:
         """Stop the worker pools once their work is done."""
         self.part_pool.shutdown(wait=True, cancel_futures=True)
-        self.hash_pool.shutdown(wait=True, cancel_futures=True)
 
     # -- creating assets --------------------------------------------------------
 
@@ -369,15 +365,13 @@ class Uploader:
         confirmed = upload.confirmed_parts
         missing = [n for n in range(1, upload.part_count + 1) if n not in confirmed]
         urls = _UrlBook(self.client, upload.asset_id, missing)
-        reader = PartReader(
-            stream, upload.file_size, upload.part_size, self.hash_pool, self.budget
-        )
+        reader = PartReader(stream, upload.file_size, upload.part_size, self.budget)
         in_flight: list[Future[None]] = []
         try:
             for part in reader.parts():
                 if part.number in confirmed:
                     self.budget.release(len(part.data))
-                    if confirmed[part.number] != part.md5:
+                    if confirmed[part.number] != part.md5():
                         raise FileChanged("differs from the parts already sent")
                     continue
                 in_flight.append(self.part_pool.submit(self._put, upload, urls, part))
@@ -413,7 +407,9 @@ class Uploader:
         try:
             for attempt in range(1, PART_ATTEMPTS + 1):
                 try:
-                    self.client.upload_part(urls.get(part.number), part.data, part.md5)
+                    self.client.upload_part(
+                        urls.get(part.number), part.data, part.md5()
+                    )
                     break
                 except UrlExpired:
                     if attempt == PART_ATTEMPTS:
@@ -427,9 +423,9 @@ class Uploader:
             self.budget.release(len(part.data))
         self.counters.add(sent=len(part.data))
         self.progress.bytes_sent(len(part.data))
-        self.client.complete_parts(upload.asset_id, [(part.number, part.md5)])
+        self.client.complete_parts(upload.asset_id, [(part.number, part.md5())])
         self.ledger.confirm_parts(
-            upload.upload_id, [(part.number, part.md5, len(part.data))]
+            upload.upload_id, [(part.number, part.md5(), len(part.data))]
         )
 
     @staticmethod

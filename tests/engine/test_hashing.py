@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -25,13 +24,12 @@ def read_all(
     data: bytes, part_size: int
 ) -> tuple[list[tuple[int, int, str]], str, int]:
     budget = BufferBudget(4 * part_size)
-    with ThreadPoolExecutor(2) as pool:
-        reader = PartReader(io.BytesIO(data), len(data), part_size, pool, budget)
-        parts = []
-        for part in reader.parts():
-            parts.append((part.number, len(part.data), part.md5))
-            budget.release(len(part.data))
-        return parts, reader.whole_md5(), reader.bytes_read
+    reader = PartReader(io.BytesIO(data), len(data), part_size, budget)
+    parts = []
+    for part in reader.parts():
+        parts.append((part.number, len(part.data), part.md5()))
+        budget.release(len(part.data))
+    return parts, reader.whole_md5(), reader.bytes_read
 
 
 def test_parts_and_whole_file_checksums() -> None:
@@ -57,11 +55,18 @@ def test_empty_file_is_one_empty_part() -> None:
 
 def test_file_that_shrank_is_a_short_read() -> None:
     budget = BufferBudget(MIB)
-    with ThreadPoolExecutor(1) as pool:
-        reader = PartReader(io.BytesIO(b"abc"), 10, 4, pool, budget)
-        with pytest.raises(ShortRead):
-            list(reader.parts())
+    reader = PartReader(io.BytesIO(b"abc"), 10, 4, budget)
+    with pytest.raises(ShortRead):
+        list(reader.parts())
     assert budget.used == 0
+
+
+def test_one_part_file_is_hashed_once() -> None:
+    data = b"single part"
+    reader = PartReader(io.BytesIO(data), len(data), 5 * MIB, BufferBudget(MIB))
+    [part] = list(reader.parts())
+
+    assert reader.whole_md5() == part.md5() == hashlib.md5(data).hexdigest()
 
 
 def test_part_count() -> None:
