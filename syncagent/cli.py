@@ -63,6 +63,44 @@ def sync(config_path: Path | None, dry_run: bool, as_json: bool, verbose: int) -
     sys.exit(run_sync(config, dry_run=dry_run, as_json=as_json, verbose=verbose))
 
 
+@main.command()
+@config_option
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr as plain text or as JSON objects.",
+)
+@verbose_option
+def run(config_path: Path | None, log_format: str, verbose: int) -> None:
+    """Run the agent: watch the mappings and sync what settles, until stopped.
+
+    SIGINT or SIGTERM stop it: files in flight get `shutdown_timeout` to finish, and
+    whatever is left resumes at the next start. Exit status: 0 stopped by a signal,
+    1 another agent runs on the ledger, 2 configuration or credentials error.
+    """
+    from syncagent.commands.run import run_agent
+
+    config = _load(config_path)
+    sys.exit(run_agent(config, log_format=log_format, verbose=verbose))
+
+
+@main.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(config_path: Path | None, as_json: bool) -> None:
+    """Show each mapping's synced, pending, in-flight and failed files, the last
+    passes, and whether an agent is running. Safe while the agent runs.
+
+    Exit status: 0 nothing failed, 1 some files failed, 2 configuration error.
+    """
+    from syncagent.commands.status import show_status
+
+    config = _load(config_path)
+    sys.exit(show_status(config, as_json=as_json))
+
+
 @main.group()
 def db() -> None:
     """Manage the ledger database."""

@@ -42,7 +42,12 @@ DEFAULT_EXCLUDES = (
     "Icon\r",
     "__MACOSX",
     "*.error.txt",
+    # The conflict copies a pull saves beside a file changed on both sides.
+    "* (conflict * asset *)*",
 )
+# Never synced up, even with `default_excludes = false`: the trash, proxies and temp
+# files a pull keeps in a mirror.
+RESERVED_EXCLUDES = (".syncagent-trash", ".proxies", ".syncagent-*")
 
 _SIZE_UNITS = {
     "": 1,
@@ -357,6 +362,8 @@ class _Reader:
         excludes = self.globs(raw, f"{key}.exclude", "exclude", [])
         if raw.get("default_excludes", True):
             excludes = list(DEFAULT_EXCLUDES) + excludes
+        else:
+            excludes = list(RESERVED_EXCLUDES) + excludes
         return MappingConfig(
             local_root=self.path_of(local),
             folder_id=folder_id,

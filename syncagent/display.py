@@ -24,6 +24,7 @@ from rich.progress import (
 
 from syncagent.engine.progress import NoProgress
 from syncagent.engine.progress import Progress as ProgressEvents
+from syncagent.engine.pull_report import PullReport
 from syncagent.engine.report import PassReport
 from syncagent.logs import ScrubbingFormatter
 
@@ -87,18 +88,37 @@ def progress_display(enabled: bool) -> Iterator[ProgressEvents]:
         root.handlers[:] = saved
 
 
+_UPLOAD_LABELS = (
+    "uploaded",
+    "revised",
+    "touched",
+    "renamed",
+    "moved",
+    "removed",
+    "forgotten",
+    "folders_created",
+)
+_PULL_LABELS = (
+    "downloaded",
+    "updated",
+    "restored",
+    "renamed",
+    "conflicts",
+    "trashed",
+    "withheld",
+    "forgotten",
+    "folders_created",
+    "folders_moved",
+    "folders_removed",
+    "proxies",
+    "proxies_removed",
+)
+
+
 def _describe(report: PassReport) -> str:
     parts = []
-    for label in (
-        "uploaded",
-        "revised",
-        "touched",
-        "renamed",
-        "moved",
-        "removed",
-        "forgotten",
-        "folders_created",
-    ):
+    pulled = isinstance(report, PullReport)
+    for label in _PULL_LABELS if pulled else _UPLOAD_LABELS:
         value = getattr(report, label)
         if value:
             parts.append(f"{value} {label.replace('_', ' ')}")
@@ -107,6 +127,9 @@ def _describe(report: PassReport) -> str:
     if report.unchanged:
         parts.append(f"{report.unchanged} unchanged")
     done = ", ".join(parts) or "nothing done"
+    if isinstance(report, PullReport):
+        received = report.bytes_received / 1e6
+        return f"{done}; {received:.1f} MB received in {report.seconds:.1f} s"
     sent = report.bytes_sent / 1e6
     return f"{done}; {sent:.1f} MB sent in {report.seconds:.1f} s"
 
@@ -114,7 +137,8 @@ def _describe(report: PassReport) -> str:
 def print_summary(reports: Sequence[PassReport], out: TextIO, *, dry_run: bool) -> None:
     """Print what each pass did, then every failure with its reason."""
     for report in reports:
-        head = f"{report.local_root} -> Compass folder {report.folder_id}"
+        arrow = "<-" if isinstance(report, PullReport) else "->"
+        head = f"{report.local_root} {arrow} Compass folder {report.folder_id}"
         if report.fatal is not None:
             print(f"{head}: not synced: {report.fatal}", file=out)
             continue
@@ -128,6 +152,10 @@ def print_summary(reports: Sequence[PassReport], out: TextIO, *, dry_run: bool) 
             print(f"  {len(report.failures)} not synced:", file=out)
             for failed in sorted(report.failures, key=lambda f: f.rel_path):
                 print(f"    {failed.rel_path}: {failed.reason}", file=out)
+        if isinstance(report, PullReport) and report.notices:
+            print(f"  {len(report.notices)} to note:", file=out)
+            for noted in sorted(report.notices, key=lambda f: f.rel_path):
+                print(f"    {noted.rel_path}: {noted.reason}", file=out)
 
 
 def print_json(reports: Sequence[PassReport], out: TextIO, exit_code: int) -> None:

@@ -12,9 +12,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from syncagent.compass import CompassClient
-from syncagent.config import Config
+from syncagent.config import Config, MappingConfig
+from syncagent.engine.dropbox import (
+    Defer,
+    HooksFor,
+    ingest_mapping,
+    mode_hooks,
+    pass_defer,
+)
 from syncagent.engine.identity import owner_is_alive, process_owner
 from syncagent.engine.progress import NoProgress, Progress
+from syncagent.engine.pull_pass import PullPass
+from syncagent.engine.pull_report import PullReport
 from syncagent.engine.report import PassReport
 from syncagent.engine.upload import LEASE, Uploader
 from syncagent.engine.upload_pass import UploadPass
@@ -107,29 +116,65 @@ def _heartbeat(runtime: Runtime) -> None:
 
 
 def run_upload_passes(
-    runtime: Runtime, progress: Progress, *, dry_run: bool = False
+    runtime: Runtime,
+    progress: Progress,
+    *,
+    dry_run: bool = False,
+    hooks_for: HooksFor | None = None,
 ) -> list[PassReport]:
-    """One upload pass over every mapping that uploads, one after the other."""
+    """One upload pass over every mapping that uploads, one after the other.
+
+    `hooks_for(mapping, mapping_id)` gives each pass its hooks; by default those of
+    the mapping's mode (drop box or plain sync).
+    """
     reports = []
     for mapping in runtime.config.mappings:
         if not mapping.uploads:
             continue
-        mapping_id = runtime.ledger.ensure_mapping(
-            str(mapping.local_root), mapping.folder_id
+        reports.append(
+            run_upload_pass(
+                runtime, mapping, progress, dry_run=dry_run, hooks_for=hooks_for
+            )
         )
-        upload_pass = UploadPass(
-            mapping=mapping,
-            mapping_id=mapping_id,
-            client=runtime.client,
-            ledger=runtime.ledger,
-            uploader=runtime.uploader,
-            owner=runtime.owner,
-            concurrency=runtime.config.transfer.concurrency,
-            progress=progress,
-            dry_run=dry_run,
-        )
-        reports.append(_run_recorded(runtime, mapping_id, upload_pass))
     return reports
+
+
+def run_upload_pass(
+    runtime: Runtime,
+    mapping: MappingConfig,
+    progress: Progress,
+    *,
+    dry_run: bool = False,
+    hooks_for: HooksFor | None = None,
+    defer: Defer | None = None,
+    stop: threading.Event | None = None,
+) -> PassReport:
+    """One recorded upload pass over one mapping.
+
+    `defer` names files to leave for a later pass (still settling); once `stop` is
+    set the pass starts no new file.
+    """
+    mapping_id = runtime.ledger.ensure_mapping(
+        str(mapping.local_root), mapping.folder_id
+    )
+    if hooks_for is None:
+        hooks_for = mode_hooks(runtime.client, runtime.ledger, dry_run=dry_run)
+    hooks = hooks_for(mapping, mapping_id)
+    upload_pass = UploadPass(
+        mapping=ingest_mapping(mapping),
+        mapping_id=mapping_id,
+        client=runtime.client,
+        ledger=runtime.ledger,
+        uploader=runtime.uploader,
+        owner=runtime.owner,
+        concurrency=runtime.config.transfer.concurrency,
+        progress=progress,
+        hooks=hooks,
+        dry_run=dry_run,
+        defer=pass_defer(hooks, defer),
+        stop=stop,
+    )
+    return _run_recorded(runtime, mapping_id, upload_pass)
 
 
 def _run_recorded(
@@ -147,5 +192,55 @@ def _run_recorded(
         upload_pass.report.fatal = str(exc)
         return upload_pass.report
     report = upload_pass.run()
-    ledger.finish_pass(pass_id, report.outcome, report.to_dict())
+    outcome = "interrupted" if upload_pass.stop.is_set() else report.outcome
+    ledger.finish_pass(pass_id, outcome, report.to_dict())
+    return report
+
+
+def run_pull_passes(
+    runtime: Runtime, progress: Progress, *, dry_run: bool = False
+) -> list[PullReport]:
+    """One pull over every mapping that downloads, one after the other."""
+    return [
+        run_pull_pass(runtime, mapping, progress, dry_run=dry_run)
+        for mapping in runtime.config.mappings
+        if mapping.downloads
+    ]
+
+
+def run_pull_pass(
+    runtime: Runtime,
+    mapping: MappingConfig,
+    progress: Progress,
+    *,
+    dry_run: bool = False,
+    stop: threading.Event | None = None,
+) -> PullReport:
+    """One recorded pull over one mapping; once `stop` is set no new file starts."""
+    mapping_id = runtime.ledger.ensure_mapping(
+        str(mapping.local_root), mapping.folder_id
+    )
+    pull = PullPass(
+        mapping=mapping,
+        mapping_id=mapping_id,
+        client=runtime.client,
+        ledger=runtime.ledger,
+        concurrency=runtime.config.transfer.concurrency,
+        progress=progress,
+        dry_run=dry_run,
+        stop=stop,
+    )
+    try:
+        pass_id = runtime.ledger.start_pass(
+            mapping_id,
+            "pull",
+            runtime.owner,
+            lambda o: owner_is_alive(o, runtime.owner),
+        )
+    except MappingBusy as exc:
+        pull.report.fatal = str(exc)
+        return pull.report
+    report = pull.run()
+    outcome = "interrupted" if pull.stop.is_set() else report.outcome
+    runtime.ledger.finish_pass(pass_id, outcome, report.to_dict())
     return report

@@ -1,4 +1,4 @@
-"""`syncagent sync`: one pass over every mapping, then a summary and an exit code."""
+"""`syncagent sync`: one pull and/or upload per mapping, a summary and an exit code."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import sys
 from syncagent.compass import AuthenticationFailed, CompassError
 from syncagent.config import Config
 from syncagent.display import print_json, print_summary, progress_display
+from syncagent.engine.progress import Progress
+from syncagent.engine.report import PassReport
 from syncagent.ledger import LedgerError
 from syncagent.logs import setup_logging
-from syncagent.runtime import open_runtime, run_upload_passes
+from syncagent.runtime import Runtime, open_runtime, run_pull_pass, run_upload_pass
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ def run_sync(config: Config, *, dry_run: bool, as_json: bool, verbose: int) -> i
             open_runtime(config, "sync", progress) as runtime,
         ):
             runtime.client.authenticate()
-            reports = run_upload_passes(runtime, progress, dry_run=dry_run)
+            reports = sync_mappings(runtime, progress, dry_run=dry_run)
     except AuthenticationFailed as exc:
         log.error("%s", exc)
         return 2
@@ -38,3 +40,17 @@ def run_sync(config: Config, *, dry_run: bool, as_json: bool, verbose: int) -> i
     else:
         print_summary(reports, sys.stdout, dry_run=dry_run)
     return code
+
+
+def sync_mappings(
+    runtime: Runtime, progress: Progress, *, dry_run: bool
+) -> list[PassReport]:
+    """Per mapping, the pull first (what Compass changed comes down, so conflicts are
+    seen before anything goes up), then the upload."""
+    reports: list[PassReport] = []
+    for mapping in runtime.config.mappings:
+        if mapping.downloads:
+            reports.append(run_pull_pass(runtime, mapping, progress, dry_run=dry_run))
+        if mapping.uploads:
+            reports.append(run_upload_pass(runtime, mapping, progress, dry_run=dry_run))
+    return reports

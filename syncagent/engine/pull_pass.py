@@ -101,6 +101,8 @@ class PullPass:
             )
         except FileProblem as exc:
             self.report.fatal = f"{self.mapping.local_root}: {exc.reason}"
+        except OSError as exc:
+            self.report.fatal = f"{self.mapping.local_root}: {exc.strerror or exc}"
         self.report.seconds = time.monotonic() - started
         return self.report
 
@@ -200,7 +202,7 @@ class PullPass:
     def _apply(self, plan: PullPlan, apply: PullApplier) -> None:
         # Step: ask Compass to restore archived assets (pulled once restored).
         if plan.restores:
-            self._guard("(restore)", self._restore, plan)
+            self._restore(plan)
 
         # Step: folders, top-down; later paths depend on them.
         for op in plan.dirs:
@@ -245,7 +247,16 @@ class PullPass:
             self.report.notice(notice.subject, notice.reason)
 
     def _restore(self, plan: PullPlan) -> None:
-        self.client.restore_assets(sorted({a.asset_id for a in plan.restores}))
+        asset_ids = sorted({a.asset_id for a in plan.restores})
+        try:
+            self.client.restore_assets(asset_ids)
+        except AuthenticationFailed:
+            raise
+        except CompassError as exc:
+            for asset_id in asset_ids:
+                self.report.notice(f"asset {asset_id}", f"restore refused: {exc}")
+            return
+        log.info("asked Compass to restore %d archived assets", len(asset_ids))
 
     def _withhold(self, plan: PullPlan) -> None:
         for entry in plan.withholds:
@@ -297,9 +308,12 @@ class PullPass:
     def _guard_unless_stopped(
         self, rel_path: str, action: Callable[..., None], *args: object
     ) -> bool:
+        """A transfer on the pool: skipped once stopping, counted for progress."""
         if self.stop.is_set():
             return False
-        return self._guard(rel_path, action, *args)
+        done = self._guard(rel_path, action, *args)
+        self.progress.file_done(rel_path, "pulled" if done else "failed")
+        return done
 
     def _guard(self, rel_path: str, action: Callable[..., None], *args: object) -> bool:
         """Run one path's work; record its failure instead of raising."""
@@ -316,7 +330,6 @@ class PullPass:
                 rel_path, f"local error: {exc.strerror or exc}", permanent=False
             )
         else:
-            self.progress.file_done(rel_path, "pulled")
             return True
         return False
 
@@ -326,7 +339,6 @@ class PullPass:
         self.ledger.record_failure(
             self.mapping_id, rel_path, "download", reason, permanent=permanent
         )
-        self.progress.file_done(rel_path, "failed")
 
     # -- dry run ---------------------------------------------------------------------
 

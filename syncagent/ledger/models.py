@@ -275,3 +275,70 @@ class AgentRecord(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), doc="Last sign of life."
     )
+
+
+class ProxyFile(Base):
+    """A proxy a pull placed in the mirror, and the source version it was made from."""
+
+    __tablename__ = "proxy_files"
+    __table_args__ = (
+        UniqueConstraint("mapping_id", "folder_id", "asset_id", "proxy_type"),
+    )
+
+    proxy_file_id: Mapped[int] = mapped_column(Integer, primary_key=True, doc="Row ID.")
+    mapping_id: Mapped[int] = mapped_column(
+        ForeignKey("mappings.mapping_id", ondelete="CASCADE"),
+        doc="Mapping whose mirror holds the proxy.",
+    )
+    folder_id: Mapped[int] = mapped_column(
+        BigInteger, doc="Compass folder of the asset the proxy belongs to."
+    )
+    asset_id: Mapped[int] = mapped_column(
+        BigInteger, doc="Asset item the proxy belongs to."
+    )
+    proxy_type: Mapped[str] = mapped_column(
+        String(64), doc="Proxy type as Compass names it, e.g. 'large_thumbnail'."
+    )
+    rel_path: Mapped[str] = mapped_column(
+        String(4096), doc="Path of the proxy file below the local root."
+    )
+    source_checksum: Mapped[str] = mapped_column(
+        String(32), doc="MD5 of the asset's source when the proxy was fetched."
+    )
+    size: Mapped[int] = mapped_column(BigInteger, doc="Size of the proxy file.")
+    fetched_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), doc="When the proxy was placed."
+    )
+
+
+class WithheldAsset(Base):
+    """An asset (or folder) deleted locally in a two-way mapping and kept in Compass.
+
+    A pull leaves it out while its checksum stays the same, so a local delete is not
+    undone by the next pull.
+    """
+
+    __tablename__ = "withheld_assets"
+    __table_args__ = (UniqueConstraint("mapping_id", "folder_id", "asset_id"),)
+
+    withheld_id: Mapped[int] = mapped_column(Integer, primary_key=True, doc="Row ID.")
+    mapping_id: Mapped[int] = mapped_column(
+        ForeignKey("mappings.mapping_id", ondelete="CASCADE"),
+        doc="Mapping the deletion happened in.",
+    )
+    folder_id: Mapped[int] = mapped_column(
+        BigInteger, doc="Compass folder of the asset, or the folder withheld itself."
+    )
+    asset_id: Mapped[int] = mapped_column(
+        BigInteger, doc="Asset item withheld; 0 when the folder itself is withheld."
+    )
+    checksum: Mapped[str | None] = mapped_column(
+        String(32),
+        doc="The asset's MD5 when it was deleted locally; None for a folder.",
+    )
+    rel_path: Mapped[str] = mapped_column(
+        String(4096), doc="Where it was below the local root when it was deleted."
+    )
+    withheld_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), doc="When the local deletion was noticed."
+    )

@@ -80,3 +80,15 @@ class AgentInfo:
     pid: int
     started_at: datetime
     heartbeat_at: datetime
+
+
+@dataclass(frozen=True)
+class ProxyFileRecord:
+    """A proxy placed in a mirror, and the source version it was made from."""
+
+    folder_id: int
+    asset_id: int
+    proxy_type: str
+    rel_path: str
+    source_checksum: str
+    size: int

@@ -6,6 +6,7 @@ import hashlib
 import os
 import random
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from syncagent.emulator.server import EmulatorServer
 from syncagent.ledger import Ledger
 from tests.e2e.agent_support import Agent, agent_settings
-from tests.e2e.support import RemoteView, md5_file, write_config
+from tests.e2e.support import SYNCAGENT, RemoteView, md5_file, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -95,6 +96,9 @@ def test_slow_copy_burst_rename_and_move_while_status_watches(
     # A burst of 500 small files: all arrive, each once.
     for index in range(500):
         (root / "burst" / f"f{index:04d}.txt").write_text(f"file {index}\n")
+    # The burst settles for a second and takes seconds to go up: status sees it wait.
+    waiting = agent.status()["mappings"][0]
+    assert waiting["pending"] > 0 and waiting["synced"] < 502
     agent.wait_for("the burst", lambda: synced_count(config, root) == 502, 120)
     burst = view.tree(1001)
     names = sorted(p for p in burst if p.startswith("burst/"))
@@ -341,5 +345,16 @@ def test_pulls_run_on_the_schedule_beside_the_uploads(
     assert (mirror / "cut.mov").read_bytes() == b"edit 1"
     status = agent.status()
     assert status["mappings"][1]["last_passes"]["pull"]["outcome"] == "ok"
+
+    # One agent per ledger: a second one refuses to start.
+    second = subprocess.run(
+        [*SYNCAGENT, "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert "another agent already runs on this ledger" in second.stderr
     agent.signal(signal.SIGINT)
     assert agent.wait() == 0

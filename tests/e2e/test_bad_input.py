@@ -49,7 +49,9 @@ def setup(tmp_path: Path, emulator: EmulatorServer) -> tuple[Path, Path, RemoteV
     root = tmp_path / "media"
     root.mkdir()
     (root / "steady.txt").write_text("steady")
-    config = write_config(tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}])
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
     return root, config, RemoteView(emulator.url)
 
 

@@ -1,0 +1,141 @@
+"""One thread per mapping runs its passes one at a time.
+
+Requests (a watcher's change, the scheduler's rescan or pull, a retry) only mark a pass
+as wanted; requests that arrive while a pass runs make exactly one more pass after it.
+So two passes of one mapping never overlap and a burst of events costs one or two
+passes, not one each.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+from syncagent.compass import AuthenticationFailed
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST_SECONDS = 15.0
+RETRY_MAX_SECONDS = 600.0
+
+# A pass gets the stop event and answers whether it should be retried soon.
+PassFunction = Callable[[threading.Event], bool]
+
+
+class MappingRunner:
+    """Runs the passes of one mapping, by kind, in the order the kinds are given."""
+
+    def __init__(
+        self,
+        name: str,
+        passes: Mapping[str, PassFunction],
+        on_fatal: Callable[[BaseException], None],
+        *,
+        retry_first: float = RETRY_FIRST_SECONDS,
+        retry_max: float = RETRY_MAX_SECONDS,
+    ) -> None:
+        self.name = name
+        self.passes = dict(passes)
+        self.on_fatal = on_fatal
+        self.retry_first = retry_first
+        self.retry_max = retry_max
+        self.stop_event = threading.Event()
+        self._wanted: dict[str, set[str]] = {}
+        self._retry_at: float | None = None
+        self._retry_delay = retry_first
+        self._running = False
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(
+            target=self._loop, name=f"mapping:{name}", daemon=True
+        )
+        self.passes_run = 0
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def request(self, kind: str, reason: str) -> None:
+        """Ask for a pass of `kind`; coalesced with any already wanted."""
+        if kind not in self.passes:
+            return
+        with self._cond:
+            self._wanted.setdefault(kind, set()).add(reason)
+            self._cond.notify()
+
+    def stop(self) -> None:
+        """Start no new pass; tell the running one to start no new file."""
+        self.stop_event.set()
+        with self._cond:
+            self._cond.notify()
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the thread to end; whether it did."""
+        if self._thread.is_alive():
+            self._thread.join(max(timeout, 0.0))
+        return not self._thread.is_alive()
+
+    @property
+    def idle(self) -> bool:
+        """Whether no pass is running or wanted."""
+        with self._cond:
+            return not self._wanted and not self._running
+
+    def _loop(self) -> None:
+        while True:
+            wanted = self._next()
+            if wanted is None:
+                return
+            retry = False
+            for kind, reasons in wanted.items():
+                if self.stop_event.is_set():
+                    return
+                retry = self._run(kind, reasons) or retry
+            with self._cond:
+                self._running = False
+            self._schedule_retry(retry)
+
+    def _next(self) -> dict[str, set[str]] | None:
+        """Wait until a pass is wanted (or a retry is due); None once stopping."""
+        with self._cond:
+            while not self._wanted and not self.stop_event.is_set():
+                if self._retry_at is not None and time.monotonic() >= self._retry_at:
+                    self._retry_at = None
+                    for kind in self.passes:
+                        self._wanted.setdefault(kind, set()).add("retry")
+                    break
+                timeout = None
+                if self._retry_at is not None:
+                    timeout = max(self._retry_at - time.monotonic(), 0.0)
+                self._cond.wait(timeout)
+            if self.stop_event.is_set():
+                return None
+            wanted = {k: self._wanted.pop(k) for k in self.passes if k in self._wanted}
+            self._running = True
+            return wanted
+
+    def _run(self, kind: str, reasons: set[str]) -> bool:
+        log.debug("%s: %s pass (%s)", self.name, kind, ", ".join(sorted(reasons)))
+        try:
+            retry = self.passes[kind](self.stop_event)
+        except AuthenticationFailed as exc:
+            log.error("%s: %s", self.name, exc)
+            self.on_fatal(exc)
+            self.stop_event.set()
+            return False
+        except Exception:
+            log.exception("%s: the %s pass failed; retrying later", self.name, kind)
+            retry = True
+        self.passes_run += 1
+        return retry
+
+    def _schedule_retry(self, retry: bool) -> None:
+        with self._cond:
+            if not retry:
+                self._retry_at = None
+                self._retry_delay = self.retry_first
+                return
+            self._retry_at = time.monotonic() + self._retry_delay
+            log.info("%s: trying again in %.0f s", self.name, self._retry_delay)
+            self._retry_delay = min(self._retry_delay * 2, self.retry_max)

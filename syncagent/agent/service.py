@@ -1,0 +1,167 @@
+"""The `syncagent run` service: a watcher and a pass runner per mapping; a scheduler.
+
+At start every mapping gets its passes: a pull if it downloads, and an upload pass,
+which resumes the uploads the ledger has in flight and rescans, if it uploads. After
+that, upload passes run when files settle, when the watch reports a move, a deletion, a
+new folder or lost events, and at every `rescan_interval`; pulls every
+`pull_interval`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from functools import partial
+
+from syncagent.agent.runner import MappingRunner
+from syncagent.agent.scheduler import PassScheduler
+from syncagent.config import MappingConfig
+from syncagent.engine.dropbox import ingest_mapping
+from syncagent.engine.progress import NoProgress
+from syncagent.engine.report import PassReport
+from syncagent.runtime import Runtime, run_pull_pass, run_upload_pass
+from syncagent.watch import MappingWatcher
+
+log = logging.getLogger(__name__)
+
+_COUNTERS = (
+    "uploaded",
+    "revised",
+    "touched",
+    "renamed",
+    "moved",
+    "removed",
+    "forgotten",
+    "downloaded",
+    "updated",
+    "restored",
+    "conflicts",
+    "trashed",
+    "proxies",
+)
+
+
+class AgentService:
+    """Watchers, runners and the scheduler over one open runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.config = runtime.config
+        self.runners: list[MappingRunner] = []
+        self.watchers: list[MappingWatcher] = []
+        self.scheduler = PassScheduler()
+        self.stopping = threading.Event()
+        self.fatal: BaseException | None = None
+
+    # -- lifecycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start watching and the first pass of every mapping."""
+        agent = self.config.agent
+        for index, mapping in enumerate(self.config.mappings, start=1):
+            self._add_mapping(index, mapping)
+        self.scheduler.start()
+        log.info(
+            "agent started: %d mappings, settle %.1f s, rescan every %.0f s",
+            len(self.config.mappings),
+            agent.settle_seconds,
+            agent.rescan_interval,
+        )
+
+    def wait(self) -> None:
+        """Block until a stop is requested (a signal, or a fatal error)."""
+        while not self.stopping.wait(0.5):
+            pass
+
+    def request_stop(self, why: str) -> None:
+        """Ask the service to stop (safe from a signal handler)."""
+        if not self.stopping.is_set():
+            log.info("stopping (%s)", why)
+        self.stopping.set()
+
+    def shutdown(self, timeout: float) -> bool:
+        """Stop watching and scheduling, let running passes finish their files.
+
+        Returns whether every pass ended within `timeout` seconds.
+        """
+        for watcher in self.watchers:
+            watcher.stop()
+        self.scheduler.stop()
+        for runner in self.runners:
+            runner.stop()
+        deadline = time.monotonic() + timeout
+        return all(r.join(deadline - time.monotonic()) for r in self.runners)
+
+    # -- mappings ---------------------------------------------------------------
+
+    def _add_mapping(self, index: int, mapping: MappingConfig) -> None:
+        name = str(mapping.local_root)
+        runner = MappingRunner(name, {}, self._fatal)
+        if mapping.downloads:
+            # Pulls run before uploads, as in `syncagent sync`.
+            runner.passes["pull"] = partial(self._pull_pass, mapping)
+            runner.request("pull", "start")
+            self.scheduler.every(
+                f"pull:{index}",
+                self.config.agent.pull_interval,
+                partial(runner.request, "pull", "scheduled"),
+            )
+        if mapping.uploads:
+            watcher = MappingWatcher(
+                ingest_mapping(mapping),
+                self.config.agent.settle_seconds,
+                partial(runner.request, "upload"),
+            )
+            runner.passes["upload"] = partial(self._upload_pass, mapping, watcher)
+            self.watchers.append(watcher)
+            watcher.start()
+            runner.request("upload", "start")
+            self.scheduler.every(
+                f"rescan:{index}",
+                self.config.agent.rescan_interval,
+                partial(runner.request, "upload", "rescan"),
+            )
+        self.runners.append(runner)
+        runner.start()
+
+    def _upload_pass(
+        self, mapping: MappingConfig, watcher: MappingWatcher, stop: threading.Event
+    ) -> bool:
+        """One upload pass; whether it should be tried again soon."""
+        report = run_upload_pass(
+            self.runtime, mapping, NoProgress(), defer=watcher.defer, stop=stop
+        )
+        _log_report(report)
+        transient = any(not f.permanent for f in report.failures)
+        return report.fatal is not None or transient
+
+    def _pull_pass(self, mapping: MappingConfig, stop: threading.Event) -> bool:
+        """One pull pass; whether it should be tried again soon."""
+        report = run_pull_pass(self.runtime, mapping, NoProgress(), stop=stop)
+        _log_report(report)
+        transient = any(not f.permanent for f in report.failures)
+        return report.fatal is not None or transient
+
+    def _fatal(self, exc: BaseException) -> None:
+        self.fatal = exc
+        self.request_stop(f"fatal: {exc}")
+
+
+def _log_report(report: PassReport) -> None:
+    if report.fatal is not None:
+        log.error("%s: pass stopped: %s", report.local_root, report.fatal)
+        return
+    counts = {c: getattr(report, c, 0) for c in _COUNTERS}
+    done = [f"{n} {c}" for c, n in counts.items() if n]
+    if report.failures:
+        done.append(f"{len(report.failures)} failed")
+    if not done:
+        log.debug("%s: pass found nothing to do", report.local_root)
+        return
+    log.info(
+        "%s: pass done: %s in %.1f s",
+        report.local_root,
+        ", ".join(done),
+        report.seconds,
+    )

@@ -1,0 +1,113 @@
+"""`syncagent run`: the background agent, until SIGINT or SIGTERM.
+
+Exit status: 0 after a stop by signal, 1 if another agent already runs on the ledger
+or the ledger fails, 2 on configuration errors or credentials Compass refuses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from types import FrameType
+
+from syncagent.agent.liveness import liveness
+from syncagent.agent.service import AgentService
+from syncagent.compass import AuthenticationFailed, CompassError
+from syncagent.config import Config
+from syncagent.ledger import Ledger, LedgerError
+from syncagent.logs import setup_logging
+from syncagent.runtime import Runtime, open_runtime
+
+log = logging.getLogger(__name__)
+
+
+def run_agent(config: Config, *, log_format: str, verbose: int) -> int:
+    """Run the agent until a signal stops it; return the process exit code."""
+    setup_logging(verbose, log_format)
+    try:
+        # Checked before the runtime opens, which may start the embedded emulator.
+        if not _first_agent(config.ledger_url):
+            return 1
+        with open_runtime(config, "run") as runtime:
+            _log_in(runtime)
+            return _serve(runtime)
+    except AuthenticationFailed as exc:
+        log.error("%s", exc)
+        return 2
+    except LedgerError as exc:
+        log.error("agent stopped: %s", exc)
+        return 1
+
+
+def _first_agent(ledger_url: str) -> bool:
+    """Whether no other live agent works on this ledger; forget dead ones."""
+    ledger = Ledger(ledger_url)
+    try:
+        for info in ledger.agents():
+            if info.kind != "run":
+                continue
+            verdict = liveness(info)
+            if verdict.alive:
+                log.error(
+                    "another agent already runs on this ledger (pid %d on %s: %s)",
+                    info.pid,
+                    info.hostname,
+                    verdict.reason,
+                )
+                return False
+            ledger.unregister_agent(info.owner)
+    finally:
+        ledger.close()
+    return True
+
+
+def _log_in(runtime: Runtime) -> None:
+    """Log in now, so bad credentials stop the agent at once (AuthenticationFailed)."""
+    try:
+        runtime.client.authenticate()
+    except AuthenticationFailed:
+        raise
+    except CompassError as exc:
+        log.warning("Compass is not reachable yet (%s); passes will retry", exc)
+
+
+def _serve(runtime: Runtime) -> int:
+    service = AgentService(runtime)
+    _on_signals(service, runtime)
+    service.start()
+    service.wait()
+    timeout = runtime.config.agent.shutdown_timeout
+    if not service.shutdown(timeout):
+        _stop_now(runtime, f"shutdown_timeout ({timeout:.0f} s) reached")
+    if service.fatal is not None:
+        return 2
+    log.info("agent stopped")
+    return 0
+
+
+def _on_signals(service: AgentService, runtime: Runtime) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        del frame
+        name = signal.Signals(signum).name
+        if service.stopping.is_set():
+            _stop_now(runtime, f"second {name}")
+        service.request_stop(name)
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+def _stop_now(runtime: Runtime, why: str) -> None:
+    """Exit at once. Safe: every upload step is checkpointed in the ledger first."""
+    log.warning(
+        "%s: stopping now; uploads in flight resume from their checkpoint at the "
+        "next start",
+        why,
+    )
+    try:
+        runtime.ledger.unregister_agent(runtime.owner)
+    except Exception:
+        log.debug("could not unregister from the ledger", exc_info=True)
+    logging.shutdown()
+    os._exit(0)

@@ -1,0 +1,193 @@
+"""The settle queue: a changed file waits until it has held still, then goes to a pass.
+
+A file is settled once its size and mtime have not changed for `settle_seconds` and it
+can be opened for reading. Every write seen restarts its wait. A file that holds still
+but cannot be opened is released after a grace period anyway, so the pass records why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat as stat_module
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+# A file that holds still this long but cannot be opened goes to the pass regardless.
+UNREADABLE_GRACE_SECONDS = 60.0
+# How long a settled file waits for the pass to take it before the queue forgets it.
+RELEASED_TTL_SECONDS = 600.0
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class _Waiting:
+    """A file in the queue: the size and mtime last seen, and since when."""
+
+    size: int
+    mtime_ns: int
+    since: float
+
+
+class SettleQueue:
+    """Changed files of one mapping root, each waiting to hold still; thread-safe."""
+
+    def __init__(
+        self,
+        root: Path,
+        settle_seconds: float,
+        *,
+        clock: Clock = time.monotonic,
+        wall_clock: Clock = time.time,
+    ) -> None:
+        self.root = root
+        self.settle_seconds = settle_seconds
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self._waiting: dict[str, _Waiting] = {}
+        # Settled by observation and handed on: a pass takes these without looking at
+        # their mtime, which a share with a skewed clock may set in the future.
+        self._released: dict[str, _Waiting] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def pending(self) -> list[str]:
+        """The relative paths still waiting, sorted."""
+        with self._lock:
+            return sorted(self._waiting)
+
+    def touch(self, rel_path: str) -> None:
+        """A write was seen: (re)start the file's wait; a vanished file leaves."""
+        seen = self._stat(rel_path)
+        with self._lock:
+            if seen is None:
+                self._waiting.pop(rel_path, None)
+                return
+            first = rel_path not in self._waiting
+            self._waiting[rel_path] = _Waiting(seen[0], seen[1], self.clock())
+        if first:
+            log.info("%s: queued, waiting for it to settle", rel_path)
+        else:
+            log.debug("%s: changed again; waiting for it to settle", rel_path)
+
+    def forget(self, rel_path: str) -> None:
+        """Stop waiting for a path (it was moved away or deleted)."""
+        with self._lock:
+            self._waiting.pop(rel_path, None)
+
+    def due(self) -> list[str]:
+        """Take the files that have settled out of the queue; drop vanished ones."""
+        now = self.clock()
+        with self._lock:
+            candidates = [
+                (rel_path, waiting)
+                for rel_path, waiting in self._waiting.items()
+                if now - waiting.since >= self.settle_seconds
+            ]
+        settled = []
+        for rel_path, waiting in candidates:
+            verdict = self._check(rel_path, waiting, now)
+            if verdict is not None:
+                with self._lock:
+                    if self._waiting.get(rel_path) is waiting:
+                        del self._waiting[rel_path]
+                        if verdict:
+                            self._released[rel_path] = _Waiting(
+                                waiting.size, waiting.mtime_ns, now
+                            )
+                            settled.append(rel_path)
+        self._prune_released(now)
+        return sorted(settled)
+
+    def _prune_released(self, now: float) -> None:
+        with self._lock:
+            old = [
+                rel_path
+                for rel_path, released in self._released.items()
+                if now - released.since > RELEASED_TTL_SECONDS
+            ]
+            for rel_path in old:
+                del self._released[rel_path]
+
+    def take(self, rel_path: str, size: int, mtime_ns: int) -> bool:
+        """Whether a file a pass found may be uploaded now (then it leaves the queue).
+
+        A file the queue does not know joins it if it was modified less than
+        `settle_seconds` ago; its wait counts from that modification.
+        """
+        now = self.clock()
+        with self._lock:
+            released = self._released.pop(rel_path, None)
+            if released is not None and (released.size, released.mtime_ns) == (
+                size,
+                mtime_ns,
+            ):
+                return True
+            waiting = self._waiting.get(rel_path)
+            if waiting is None:
+                return self._admit(rel_path, size, mtime_ns, now)
+            if (size, mtime_ns) != (waiting.size, waiting.mtime_ns):
+                self._waiting[rel_path] = _Waiting(size, mtime_ns, now)
+                return False
+            if now - waiting.since < self.settle_seconds:
+                return False
+        if not self._readable(rel_path) and not self._unreadable_too_long(waiting, now):
+            return False
+        with self._lock:
+            self._waiting.pop(rel_path, None)
+        return True
+
+    def _admit(self, rel_path: str, size: int, mtime_ns: int, now: float) -> bool:
+        """A file no event announced: settled if its mtime is old enough, else queued.
+
+        Called with the lock held.
+        """
+        age = self.wall_clock() - mtime_ns / 1e9
+        if age >= self.settle_seconds:
+            return True
+        self._waiting[rel_path] = _Waiting(size, mtime_ns, now - max(age, 0.0))
+        log.info("%s: queued, waiting for it to settle", rel_path)
+        return False
+
+    def _check(self, rel_path: str, waiting: _Waiting, now: float) -> bool | None:
+        """True: settled; False: vanished; None: keep waiting."""
+        seen = self._stat(rel_path)
+        if seen is None:
+            return False
+        if seen != (waiting.size, waiting.mtime_ns):
+            with self._lock:
+                if self._waiting.get(rel_path) is waiting:
+                    self._waiting[rel_path] = _Waiting(seen[0], seen[1], now)
+            return None
+        if self._readable(rel_path) or self._unreadable_too_long(waiting, now):
+            return True
+        return None
+
+    def _unreadable_too_long(self, waiting: _Waiting, now: float) -> bool:
+        return now - waiting.since >= self.settle_seconds + UNREADABLE_GRACE_SECONDS
+
+    def _stat(self, rel_path: str) -> tuple[int, int] | None:
+        try:
+            st = os.lstat(self.root / rel_path)
+        except OSError:
+            return None
+        if not stat_module.S_ISREG(st.st_mode):
+            return None
+        return st.st_size, st.st_mtime_ns
+
+    def _readable(self, rel_path: str) -> bool:
+        # Some writers (and SMB shares) lock a file until they finish with it.
+        try:
+            with open(self.root / rel_path, "rb"):
+                return True
+        except OSError:
+            return False

@@ -1,0 +1,324 @@
+"""Drop box hooks: sidecars checked against the vocabularies, done/ and failed/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncagent.compass import TransientError
+from syncagent.config import MappingConfig
+from syncagent.engine.dropbox import (
+    DropBoxHooks,
+    check_sidecar,
+    failed_drops,
+    ingest_mapping,
+    is_sidecar,
+    vocabulary_values,
+)
+from syncagent.engine.filters import PathFilter
+from syncagent.engine.problems import FileProblem
+from syncagent.ledger import EntryRecord, Ledger
+
+VOCABULARIES = vocabulary_values(
+    {
+        "mpaa_band": [{"name": "Yellow"}, {"name": "Green"}, {"name": "Red"}],
+        "territory": [{"name": "Canada"}, {"name": "Qatar"}],
+    }
+)
+
+
+class Vocabularies:
+    """Stands in for the client: answers the vocabularies call, or fails it."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.calls = 0
+
+    def vocabularies(self) -> dict[str, Any]:
+        self.calls += 1
+        if self.fail:
+            raise TransientError("Compass answered 503 three times")
+        return {"mpaa_band": [{"name": "Green"}], "territory": [{"name": "Canada"}]}
+
+
+@pytest.fixture
+def ledger(tmp_path: Path):
+    opened = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    yield opened
+    opened.close()
+
+
+def make_hooks(root: Path, ledger: Ledger, after: str = "move", client=None):
+    mapping = MappingConfig(
+        local_root=root, folder_id=1001, mode="dropbox", after_ingest=after
+    )
+    mapping_id = ledger.ensure_mapping(str(root), 1001)
+    hooks = DropBoxHooks(mapping, mapping_id, client or Vocabularies(), ledger)
+    return hooks, mapping_id
+
+
+def record(ledger: Ledger, mapping_id: int, root: Path, rel_path: str) -> None:
+    st = (root / rel_path).stat()
+    ledger.put_entry(
+        mapping_id,
+        EntryRecord(
+            rel_path,
+            "file",
+            1001,
+            7,
+            rel_path,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ino,
+            "0" * 32,
+        ),
+    )
+
+
+# -- sidecars ---------------------------------------------------------------------
+
+
+def test_a_valid_sidecar_becomes_the_asset_description() -> None:
+    description = check_sidecar(
+        {
+            "custom_metadata_fields": [
+                {"category": "MPG", "label": "MPAA Band", "value": "Green"},
+                {
+                    "category": "Content Details",
+                    "label": "Territory",
+                    "value": ["Canada", "Qatar"],
+                },
+                {
+                    "category": "Content Details",
+                    "label": "Description",
+                    "value": "Dusk",
+                },
+            ],
+            "titles": [{"gpms_id": 987, "alpha_id": 654}],
+        },
+        VOCABULARIES,
+    )
+    assert description.custom_metadata_fields[0] == {
+        "category": "MPG",
+        "label": "MPAA Band",
+        "value": "Green",
+    }
+    assert description.custom_metadata_fields[1]["value"] == ["Canada", "Qatar"]
+    assert description.titles == [{"gpms_id": 987, "alpha_id": 654}]
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "message"),
+    [
+        (
+            {
+                "custom_metadata_fields": [
+                    {"category": "MPG", "label": "MPAA Band", "value": "Purple"}
+                ]
+            },
+            "custom_metadata_fields[0] (MPG / MPAA Band): 'Purple' is not in the "
+            "vocabulary mpaa_band (allowed: Green, Red, Yellow)",
+        ),
+        (
+            {
+                "custom_metadata_fields": [
+                    {"category": "C", "label": "Territory", "value": ["Canada", "Mars"]}
+                ]
+            },
+            "(C / Territory): 'Mars' is not in the vocabulary territory "
+            "(allowed: Canada, Qatar)",
+        ),
+        ([1, 2], "expected a JSON object with custom_metadata_fields, titles"),
+        ({"metadata": {}}, "unknown key 'metadata'; a sidecar holds"),
+        ({"titles": {"gpms_id": 1}}, "titles must be a list of objects"),
+        ({"titles": [{"gpms_id": "987"}]}, "titles[0].gpms_id must be an integer"),
+        ({"titles": [{"alpha_id": 5}]}, "titles[0]: gpms_id is missing"),
+        (
+            {"custom_metadata_fields": [{"category": "MPG", "label": "Note"}]},
+            "custom_metadata_fields[0] (MPG / Note): value is missing",
+        ),
+        (
+            {"custom_metadata_fields": [{"category": "", "label": "x", "value": "y"}]},
+            "custom_metadata_fields[0]: category must be a non-empty string",
+        ),
+        (
+            {"custom_metadata_fields": [{"category": "A", "label": "B", "value": 3}]},
+            "value must be a string or a list of strings",
+        ),
+    ],
+)
+def test_a_bad_sidecar_says_what_is_wrong(sidecar: Any, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        check_sidecar(sidecar, VOCABULARIES)
+    assert message in str(caught.value)
+
+
+def test_describe_reads_the_sidecar_beside_the_file(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    client = Vocabularies()
+    hooks, _ = make_hooks(tmp_path, ledger, client=client)
+    (tmp_path / "a.mov").write_bytes(b"a")
+    (tmp_path / "a.mov.json").write_text(
+        json.dumps(
+            {
+                "custom_metadata_fields": [
+                    {"category": "MPG", "label": "MPAA Band", "value": "Green"}
+                ]
+            }
+        )
+    )
+    (tmp_path / "b.mov").write_bytes(b"b")
+
+    assert hooks.describe("a.mov").custom_metadata_fields[0]["value"] == "Green"
+    assert hooks.describe("b.mov").custom_metadata_fields == []
+    hooks.describe("a.mov")
+    assert client.calls == 1  # asked once per pass
+
+
+def test_unparseable_sidecar_is_a_permanent_problem(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    hooks, _ = make_hooks(tmp_path, ledger)
+    (tmp_path / "a.mov").write_bytes(b"a")
+    (tmp_path / "a.mov.json").write_text("{not json")
+    with pytest.raises(FileProblem) as caught:
+        hooks.describe("a.mov")
+    assert caught.value.permanent
+    assert caught.value.reason.startswith("sidecar a.mov.json: not valid JSON")
+
+
+def test_unreachable_vocabularies_are_worth_a_retry(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    hooks, _ = make_hooks(tmp_path, ledger, client=Vocabularies(fail=True))
+    (tmp_path / "a.mov").write_bytes(b"a")
+    (tmp_path / "a.mov.json").write_text('{"titles": []}')
+    with pytest.raises(FileProblem) as caught:
+        hooks.describe("a.mov")
+    assert not caught.value.permanent
+    assert "cannot check the sidecar against the vocabularies" in caught.value.reason
+
+
+def test_a_json_file_is_a_sidecar_only_beside_its_file(tmp_path: Path) -> None:
+    (tmp_path / "a.mov").write_bytes(b"a")
+    (tmp_path / "a.mov.json").write_text("{}")
+    (tmp_path / "report.json").write_text("{}")
+    assert is_sidecar(tmp_path, "a.mov.json")
+    assert not is_sidecar(tmp_path, "report.json")
+    assert not is_sidecar(tmp_path, "a.mov")
+
+
+def test_a_drop_box_scan_leaves_out_done_and_failed(tmp_path: Path) -> None:
+    mapping = MappingConfig(local_root=tmp_path, folder_id=1, mode="dropbox")
+    scanned = ingest_mapping(mapping)
+    rules = PathFilter(scanned.include, scanned.exclude)
+    assert rules.excludes("done") and rules.excludes("failed")
+    assert not rules.excludes("photos/done")
+    plain = MappingConfig(local_root=tmp_path, folder_id=1)
+    assert ingest_mapping(plain) is plain
+
+
+# -- after ingest -----------------------------------------------------------------
+
+
+def test_a_verified_file_moves_to_done_with_its_sidecar(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    hooks, mapping_id = make_hooks(tmp_path, ledger)
+    (tmp_path / "shoot").mkdir()
+    (tmp_path / "shoot/a.jpg").write_bytes(b"a")
+    (tmp_path / "shoot/a.jpg.json").write_text("{}")
+    record(ledger, mapping_id, tmp_path, "shoot/a.jpg")
+
+    hooks.synced("shoot/a.jpg", 7)
+
+    assert (tmp_path / "done/shoot/a.jpg").read_bytes() == b"a"
+    assert (tmp_path / "done/shoot/a.jpg.json").exists()
+    assert not (tmp_path / "shoot/a.jpg").exists()
+    assert ledger.entries(mapping_id) == {}
+
+
+def test_a_name_taken_in_done_gets_a_number(tmp_path: Path, ledger: Ledger) -> None:
+    hooks, _ = make_hooks(tmp_path, ledger)
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done/a.jpg").write_bytes(b"first")
+    (tmp_path / "a.jpg").write_bytes(b"second")
+
+    hooks.synced("a.jpg", 8)
+
+    assert (tmp_path / "done/a.jpg").read_bytes() == b"first"
+    assert (tmp_path / "done/a (2).jpg").read_bytes() == b"second"
+
+
+def test_delete_mode_deletes_file_and_sidecar(tmp_path: Path, ledger: Ledger) -> None:
+    root = tmp_path / "box"
+    root.mkdir()
+    hooks, mapping_id = make_hooks(root, ledger, after="delete")
+    (root / "a.jpg").write_bytes(b"a")
+    (root / "a.jpg.json").write_text("{}")
+    (root / "other.jpg").write_bytes(b"o")
+    record(ledger, mapping_id, root, "a.jpg")
+
+    hooks.synced("a.jpg", 7)
+
+    assert sorted(p.name for p in root.iterdir()) == ["other.jpg"]
+    assert ledger.entries(mapping_id) == {}
+
+
+def test_keep_mode_leaves_the_file_synced(tmp_path: Path, ledger: Ledger) -> None:
+    hooks, mapping_id = make_hooks(tmp_path, ledger, after="keep")
+    (tmp_path / "a.jpg").write_bytes(b"a")
+    record(ledger, mapping_id, tmp_path, "a.jpg")
+    hooks.synced("a.jpg", 7)
+    hooks.failed("a.jpg", "refused", permanent=True)
+    assert (tmp_path / "a.jpg").exists()
+    assert list(ledger.entries(mapping_id)) == ["a.jpg"]
+
+
+def test_a_permanent_failure_moves_to_failed_with_the_reason(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    hooks, _ = make_hooks(tmp_path, ledger)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub/b.mov").write_bytes(b"b")
+    (tmp_path / "sub/b.mov.json").write_text("{bad")
+
+    hooks.failed("sub/b.mov", "sidecar sub/b.mov.json: not valid JSON", permanent=True)
+
+    assert (tmp_path / "failed/sub/b.mov").exists()
+    assert (tmp_path / "failed/sub/b.mov.json").exists()
+    note = (tmp_path / "failed/sub/b.mov.error.txt").read_text()
+    assert note.startswith("sub/b.mov: sidecar sub/b.mov.json: not valid JSON\n")
+    [drop] = failed_drops(tmp_path)
+    assert drop.rel_path == "failed/sub/b.mov"
+    assert drop.reason == "sub/b.mov: sidecar sub/b.mov.json: not valid JSON"
+
+
+def test_a_passing_failure_or_a_link_stays_put(tmp_path: Path, ledger: Ledger) -> None:
+    hooks, _ = make_hooks(tmp_path, ledger)
+    (tmp_path / "a.mov").write_bytes(b"a")
+    (tmp_path / "link.mov").symlink_to("/etc/hostname")
+    hooks.failed("a.mov", "Compass answered 503", permanent=False)
+    hooks.failed("link.mov", "symbolic link to outside the mapping", permanent=True)
+    hooks.failed(".", "cannot list the folder", permanent=True)
+    assert (tmp_path / "a.mov").exists() and (tmp_path / "link.mov").is_symlink()
+    assert not (tmp_path / "failed").exists()
+
+
+def test_recover_finishes_what_a_crash_left(tmp_path: Path, ledger: Ledger) -> None:
+    hooks, mapping_id = make_hooks(tmp_path, ledger)
+    (tmp_path / "verified.mov").write_bytes(b"v")
+    record(ledger, mapping_id, tmp_path, "verified.mov")
+    (tmp_path / "moved.mov").write_bytes(b"m")
+    record(ledger, mapping_id, tmp_path, "moved.mov")
+    (tmp_path / "moved.mov").rename(tmp_path / "elsewhere.mov")
+
+    hooks.recover()
+
+    assert (tmp_path / "done/verified.mov").exists()
+    assert (tmp_path / "elsewhere.mov").exists()
+    assert ledger.entries(mapping_id) == {}

@@ -1,0 +1,547 @@
+"""Pulls and mirrors end to end: the agent against the emulator over real HTTP.
+
+Assets, revisions, renames and removals are made with plain httpx calls
+(`compass_writer.py`), as another Compass user would, never by the agent.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from syncagent.commands.sync import sync_mappings
+from syncagent.config import load_config
+from syncagent.emulator.db import Asset
+from syncagent.emulator.proxies import ffmpeg_available, find_ffmpeg
+from syncagent.emulator.server import EmulatorServer
+from syncagent.engine.download import source_key, temp_name
+from syncagent.engine.progress import NoProgress
+from syncagent.engine.pull_report import PullReport
+from syncagent.engine.report import PassReport
+from syncagent.runtime import open_runtime
+from tests.e2e.compass_writer import CompassWriter, md5
+from tests.e2e.support import RemoteView, local_files, run_sync, write_config
+
+pytestmark = pytest.mark.e2e
+
+MIB = 1024 * 1024
+ROOT = 1001
+
+
+@pytest.fixture
+def writer(emulator: EmulatorServer) -> Iterator[CompassWriter]:
+    client = CompassWriter(emulator.url)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def mirror_config(
+    tmp_path: Path,
+    url: str,
+    direction: str = "download",
+    local: str = "mirror",
+    **mapping: object,
+) -> Path:
+    entry = {"local": local, "folder_id": ROOT, "direction": direction, **mapping}
+    return write_config(tmp_path, url, [entry])
+
+
+def sync_once(config: Path) -> list[PassReport]:
+    """One `syncagent sync`, in this process: per mapping, pull then upload."""
+    with open_runtime(load_config(config), "sync") as runtime:
+        return sync_mappings(runtime, NoProgress(), dry_run=False)
+
+
+def pulled(reports: list[PassReport]) -> PullReport:
+    [report] = [r for r in reports if isinstance(r, PullReport)]
+    return report
+
+
+def uploaded(reports: list[PassReport]) -> PassReport:
+    [report] = [r for r in reports if not isinstance(r, PullReport)]
+    return report
+
+
+def contents(root: Path) -> dict[str, bytes]:
+    return {rel: path.read_bytes() for rel, path in local_files(root).items()}
+
+
+def random_bytes(size: int, seed: int) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+# -- a mirror follows Compass ----------------------------------------------------------
+
+
+def test_a_mirror_follows_what_others_do_in_compass(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    clip = random_bytes(3 * MIB, seed=1)
+    notes = writer.upload(ROOT, "notes.txt", b"first version\n")
+    clip_id = writer.upload(ROOT, "clip.bin", clip)
+    shoot = writer.make_folder("Shoot", ROOT)
+    frame = writer.upload(shoot, "frame.txt", b"frame\n")
+    config = mirror_config(tmp_path, emulator.url)
+    mirror = tmp_path / "mirror"
+
+    first = run_sync(config)
+
+    assert first.returncode == 0, first.stderr
+    assert (first.mapping["kind"], first.mapping["downloaded"]) == ("pull", 3)
+    assert first.mapping["folders_created"] == 1
+    assert contents(mirror) == {
+        "notes.txt": b"first version\n",
+        "clip.bin": clip,
+        "Shoot/frame.txt": b"frame\n",
+    }
+
+    # Someone revises, renames, removes, and makes a folder in Compass.
+    writer.revise(notes, "notes.txt", b"second version, longer\n")
+    writer.rename({clip_id: "clip (final cut).bin"})
+    writer.remove(shoot, [frame])
+    writer.make_folder("Empty for now", ROOT)
+    writer.reset_stats()
+
+    second = run_sync(config)
+
+    done = second.mapping
+    assert second.returncode == 0, second.stderr
+    assert (done["updated"], done["renamed"], done["trashed"]) == (1, 1, 1)
+    assert (done["downloaded"], done["folders_created"]) == (0, 1)
+    assert contents(mirror) == {
+        "notes.txt": b"second version, longer\n",
+        "clip (final cut).bin": clip,
+        ".syncagent-trash/Shoot/frame.txt": b"frame\n",
+    }
+    assert (mirror / "Empty for now").is_dir()
+    # Only the revision travelled; the rename and the removal moved nothing.
+    assert writer.stats()["download_bytes_sent"] == len(b"second version, longer\n")
+
+    third = run_sync(config)
+
+    assert third.returncode == 0
+    assert third.mapping["unchanged"] == 2
+    assert third.mapping["bytes_received"] == 0
+
+
+# -- proxies ---------------------------------------------------------------------------
+
+
+def png_bytes(width: int, height: int) -> bytes:
+    image = Image.new("RGB", (width, height), (20, 20, 220))
+    image.paste((220, 20, 20), (0, 0, width // 2, height))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def video_bytes(tmp_path: Path) -> bytes:
+    target = tmp_path / "made.mp4"
+    ffmpeg = find_ffmpeg()
+    assert ffmpeg is not None
+    source = "testsrc=duration=1:size=320x240:rate=10"
+    command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"]
+    command += ["-i", source, "-pix_fmt", "yuv420p", "-c:v", "libx264", str(target)]
+    subprocess.run(command, check=True, timeout=120)
+    return target.read_bytes()
+
+
+def test_proxies_arrive_under_the_layout_and_follow_renames(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    photo = png_bytes(1600, 1200)
+    photo_id = writer.upload(ROOT, "photo.png", photo)
+    with_video = ffmpeg_available()
+    if with_video:
+        writer.upload(ROOT, "clip.mp4", video_bytes(tmp_path))
+    writer.wait_idle()
+    wanted = ["large_thumbnail", "small_thumbnail", "video_sd"]
+    mappings = [
+        {
+            "local": "mirror",
+            "folder_id": ROOT,
+            "direction": "download",
+            "proxies": wanted,
+        },
+        {
+            "local": "browse",
+            "folder_id": ROOT,
+            "direction": "download",
+            "proxies": ["small_thumbnail"],
+            "proxies_only": True,
+        },
+    ]
+    config = write_config(tmp_path, emulator.url, mappings)
+    mirror, browse = tmp_path / "mirror", tmp_path / "browse"
+
+    reports = sync_once(config)
+
+    assert all(r.ok for r in reports), [r.failures for r in reports]
+    assert (mirror / "photo.png").read_bytes() == photo
+    with Image.open(mirror / ".proxies/photo.png/large_thumbnail.jpg") as large:
+        assert (large.format, large.size) == ("JPEG", (1000, 750))
+    with Image.open(mirror / ".proxies/photo.png/small_thumbnail.jpg") as small:
+        assert (small.format, small.size) == ("JPEG", (250, 188))
+    assert not (mirror / ".proxies/photo.png/video_sd.mp4").exists()
+    if with_video:
+        rendition = (mirror / ".proxies/clip.mp4/video_sd.mp4").read_bytes()
+        assert rendition[4:8] == b"ftyp"
+        assert (mirror / ".proxies/clip.mp4/large_thumbnail.jpg").is_file()
+    assert sorted(local_files(browse)) == sorted(
+        [".proxies/photo.png/small_thumbnail.jpg"]
+        + ([".proxies/clip.mp4/small_thumbnail.jpg"] if with_video else [])
+    )
+
+    writer.rename({photo_id: "harbour.png"})
+    writer.reset_stats()
+
+    second = sync_once(config)
+
+    assert [r.proxies for r in second if isinstance(r, PullReport)] == [0, 0]
+    assert writer.stats()["download_bytes_sent"] == 0
+    assert (mirror / ".proxies/harbour.png/large_thumbnail.jpg").is_file()
+    assert (browse / ".proxies/harbour.png/small_thumbnail.jpg").is_file()
+    assert not (mirror / ".proxies/photo.png").exists()
+
+
+# -- interrupted and damaged downloads -------------------------------------------------
+
+
+def test_an_interrupted_download_resumes_with_range(
+    emulator: EmulatorServer,
+    writer: CompassWriter,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    data = random_bytes(8 * MIB, seed=2)
+    writer.upload(ROOT, "big.bin", data)
+    config = mirror_config(tmp_path, emulator.url)
+    # The connection drops after 3.5 MiB of the body: 3 whole 1 MiB reads survive.
+    writer.set_faults("download:reset@#1,reset_after=3670016")
+    writer.reset_stats()
+
+    with caplog.at_level(logging.INFO, logger="syncagent.engine.download"):
+        reports = sync_once(config)
+
+    assert pulled(reports).downloaded == 1
+    assert (tmp_path / "mirror/big.bin").read_bytes() == data
+    assert any("resuming at byte 3145728" in r.getMessage() for r in caplog.records)
+    stats = writer.stats()
+    assert stats["downloads"] == 2
+    # The server produced 4 MiB before the drop; starting over would have cost those
+    # plus 8 MiB. Resuming costs the 5 MiB that were missing.
+    assert stats["download_bytes_sent"] == 9 * MIB
+
+
+def test_a_download_left_half_done_resumes_on_the_next_pass(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    data = random_bytes(6 * MIB, seed=3)
+    asset_id = writer.upload(ROOT, "big.bin", data)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    # What a process killed mid-download leaves behind.
+    temp = mirror / temp_name(source_key(asset_id, md5(data)))
+    temp.write_bytes(data[: 4 * MIB])
+    config = mirror_config(tmp_path, emulator.url)
+    writer.reset_stats()
+
+    reports = sync_once(config)
+
+    assert pulled(reports).downloaded == 1
+    assert (mirror / "big.bin").read_bytes() == data
+    assert writer.stats()["download_bytes_sent"] == 2 * MIB
+    assert not temp.exists()
+
+
+def test_a_download_that_fails_its_checksum_is_never_placed(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    data = random_bytes(200_000, seed=4)
+    writer.upload(ROOT, "doc.pdf", data)
+    config = mirror_config(tmp_path, emulator.url)
+    mirror = tmp_path / "mirror"
+    writer.set_faults("download:corrupt@#1+")
+
+    damaged = pulled(sync_once(config))
+
+    assert [f.rel_path for f in damaged.failures] == ["doc.pdf"]
+    assert "MD5" in damaged.failures[0].reason
+    assert sorted(os.listdir(mirror)) == []
+
+    writer.clear_faults()
+    healed = pulled(sync_once(config))
+
+    assert healed.ok and healed.downloaded == 1
+    assert contents(mirror) == {"doc.pdf": data}
+
+
+# -- untrusted names and links ---------------------------------------------------------
+
+
+def test_hostile_remote_names_land_safely_inside_the_root(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    hostile = ["../../escape.txt", "a/b.txt", "CON.txt", "x\0y"]
+    ids = writer.upload_many(
+        ROOT, [(f"plain{i}.txt", f"{i}".encode()) for i in range(len(hostile))]
+    )
+    # The emulator refuses such names; a less careful server might not.
+    with emulator.context.sessions.begin() as session:
+        for asset_id, name in zip(ids, hostile, strict=True):
+            asset = session.get(Asset, asset_id)
+            assert asset is not None
+            asset.name = name
+    upper = writer.upload(ROOT, "Photo.JPG", b"upper")
+    lower = writer.upload(ROOT, "photo.jpg", b"lower")
+    root = tmp_path / "deep" / "er" / "mirror"
+    config = mirror_config(tmp_path, emulator.url, local="deep/er/mirror")
+
+    report = pulled(sync_once(config))
+
+    assert report.ok, report.failures
+    assert contents(root) == {
+        "escape.txt": b"0",
+        "a_b.txt": b"1",
+        "CON_.txt": b"2",
+        "x_y": b"3",
+        "Photo.JPG": b"upper",
+        f"photo (asset {lower}).jpg": b"lower",
+    }
+    assert upper < lower
+    outside = [
+        p
+        for p in local_files(tmp_path)
+        if not p.startswith(("deep/er/mirror/", "emulator/", "state/"))
+    ]
+    assert outside == ["agent.toml"]
+
+
+def test_nothing_is_written_through_a_symbolic_link(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shoot = writer.make_folder("Shoot", ROOT)
+    writer.upload(shoot, "a.txt", b"a")
+    b_id = writer.upload(ROOT, "b.txt", b"b")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "Shoot").symlink_to(outside, target_is_directory=True)
+    (mirror / "b.txt").symlink_to(outside / "b.txt")
+    config = mirror_config(tmp_path, emulator.url)
+
+    first = pulled(sync_once(config))
+
+    assert first.ok, first.failures
+    assert list(outside.iterdir()) == []
+    assert contents(mirror) == {
+        f"Shoot (folder {shoot})/a.txt": b"a",
+        f"b (asset {b_id}).txt": b"b",
+    }
+
+    # A synced folder replaced by a link to elsewhere: new files must not follow it.
+    synced_dir = mirror / f"Shoot (folder {shoot})"
+    (synced_dir / "a.txt").unlink()
+    synced_dir.rmdir()
+    synced_dir.symlink_to(outside, target_is_directory=True)
+    writer.upload(shoot, "c.txt", b"c")
+
+    second = pulled(sync_once(config))
+
+    assert [f.rel_path for f in second.failures] == [synced_dir.name]
+    assert "symbolic link" in second.failures[0].reason
+    assert list(outside.iterdir()) == []
+
+
+# -- two-way ---------------------------------------------------------------------------
+
+
+def test_two_way_conflict_keeps_both_versions(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    doc = writer.upload(ROOT, "doc.txt", b"base\n")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+    mirror = tmp_path / "mirror"
+    first = run_sync(config)
+    assert first.returncode == 0, first.stderr
+    assert (mirror / "doc.txt").read_bytes() == b"base\n"
+
+    (mirror / "doc.txt").write_bytes(b"edited here\n")
+    writer.revise(doc, "doc.txt", b"edited in Compass\n")
+
+    second = run_sync(config)
+
+    pull, upload = second.summary["mappings"]
+    assert second.returncode == 0, second.stderr
+    assert (pull["kind"], pull["conflicts"], upload["revised"]) == ("pull", 1, 1)
+    assert (mirror / "doc.txt").read_bytes() == b"edited here\n"
+    [copy] = [p for p in mirror.iterdir() if p.name != "doc.txt"]
+    assert re.fullmatch(
+        rf"doc \(conflict \d{{4}}-\d\d-\d\d asset {doc}\)\.txt", copy.name
+    )
+    assert copy.read_bytes() == b"edited in Compass\n"
+    assert [n["rel_path"] for n in pull["notices"]] == ["doc.txt"]
+    assert writer.asset(doc)["checksum"] == md5(b"edited here\n")
+
+    third = run_sync(config)
+
+    pull, upload = third.summary["mappings"]
+    assert (pull["conflicts"], pull["updated"], upload["revised"]) == (0, 0, 0)
+    assert (upload["uploaded"], pull["downloaded"]) == (0, 0)
+
+
+def test_two_way_never_echoes_over_three_passes(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    writer.upload(ROOT, "from compass.txt", b"remote\n")
+    mirror = tmp_path / "mirror"
+    (mirror / "sub").mkdir(parents=True)
+    (mirror / "from disk.txt").write_bytes(b"local\n")
+    (mirror / "sub" / "deep.txt").write_bytes(b"deep\n")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+
+    first = sync_once(config)
+
+    assert (pulled(first).downloaded, uploaded(first).uploaded) == (1, 2)
+    after_first = writer.stats()
+    for _ in range(2):
+        again = sync_once(config)
+        pull, upload = pulled(again), uploaded(again)
+        assert (pull.downloaded, pull.updated, pull.renamed, pull.trashed) == (0,) * 4
+        assert (upload.uploaded, upload.revised, upload.renamed) == (0, 0, 0)
+        assert (pull.unchanged, upload.unchanged) == (3, 3)
+    later = writer.stats()
+    assert later["part_uploads"] == after_first["part_uploads"]
+    assert later["downloads"] == after_first["downloads"]
+    view = RemoteView(emulator.url)
+    try:
+        remote = view.tree(ROOT)
+    finally:
+        view.close()
+    assert sorted((p, len(a)) for p, a in remote.items()) == [
+        ("from compass.txt", 1),
+        ("from disk.txt", 1),
+        ("sub/deep.txt", 1),
+    ]
+
+
+def test_two_way_keeps_a_local_delete_until_compass_changes_the_file(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    asset_id = writer.upload(ROOT, "old.txt", b"old\n")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+    mirror = tmp_path / "mirror"
+    sync_once(config)
+    (mirror / "old.txt").unlink()
+
+    deleted = sync_once(config)
+    again = sync_once(config)
+
+    assert pulled(deleted).withheld == 1
+    assert not (mirror / "old.txt").exists()
+    assert (pulled(again).downloaded, pulled(again).withheld) == (0, 0)
+    assert writer.asset(asset_id)["status"] == "complete"  # still in Compass
+
+    writer.revise(asset_id, "old.txt", b"new in Compass\n")
+    returned = sync_once(config)
+
+    assert pulled(returned).downloaded == 1
+    assert (mirror / "old.txt").read_bytes() == b"new in Compass\n"
+
+
+# -- scale -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def emulator_process(tmp_path: Path) -> Iterator[str]:
+    """An emulator in its own process, so the test's uploads and the agent get a core
+    of their own."""
+    port = _free_port()
+    command = [sys.executable, "-m", "syncagent", "emulator", "--port", str(port)]
+    command += ["--data", str(tmp_path / "emulator")]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_listening(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_listening(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + "/_emulator/stats", timeout=1)
+            return
+        except httpx.TransportError:
+            assert process.poll() is None, "the emulator exited"
+            time.sleep(0.1)
+    raise AssertionError("the emulator did not start")
+
+
+@pytest.mark.slow
+def test_a_second_pull_of_2000_assets_moves_only_what_changed(
+    emulator_process: str, tmp_path: Path
+) -> None:
+    writer = CompassWriter(emulator_process)
+    files = [
+        (f"file {i:04}.txt", f"asset {i}\n".encode() * (1 + i % 5)) for i in range(2000)
+    ]
+    ids = writer.upload_many(ROOT, files)
+    config = mirror_config(tmp_path, emulator_process)
+    mirror = tmp_path / "mirror"
+
+    first = pulled(sync_once(config))
+
+    assert (first.downloaded, first.failures) == (2000, [])
+    assert len(local_files(mirror)) == 2000
+
+    # 1,000 change (100 revised, 450 renamed, 450 removed) and 100 are new.
+    revised = {a: f"revised {a}\n".encode() * 3 for a in ids[:100]}
+    writer.revise_many(
+        [(a, files[i][0], data) for i, (a, data) in enumerate(revised.items())]
+    )
+    writer.rename({a: f"renamed {a}.txt" for a in ids[100:550]})
+    writer.remove(ROOT, ids[550:1000])
+    new = [(f"new {i:03}.txt", f"new {i}\n".encode()) for i in range(100)]
+    writer.upload_many(ROOT, new)
+    writer.reset_stats()
+
+    second = pulled(sync_once(config))
+
+    assert second.failures == []
+    assert (second.updated, second.renamed, second.trashed) == (100, 450, 450)
+    assert (second.downloaded, second.unchanged) == (100, 1000)
+    stats = writer.stats()
+    changed_bytes = sum(map(len, revised.values())) + sum(len(d) for _, d in new)
+    assert stats["download_bytes_sent"] == changed_bytes == second.bytes_received
+    assert stats["downloads"] == 200
+    on_disk = local_files(mirror)
+    assert len([p for p in on_disk if not p.startswith(".syncagent-trash/")]) == 1650
+    writer.close()

@@ -1,0 +1,183 @@
+"""The settle queue: a file goes on only after holding still for settle_seconds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from syncagent.watch.settle import UNREADABLE_GRACE_SECONDS, SettleQueue
+
+
+class Clock:
+    """A monotonic clock and a wall clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.wall = 1_800_000_000.0
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self.wall += seconds
+
+
+def make_queue(root: Path, clock: Clock, settle: float = 5.0) -> SettleQueue:
+    return SettleQueue(
+        root, settle, clock=lambda: clock.now, wall_clock=lambda: clock.wall
+    )
+
+
+def write(path: Path, data: bytes, clock: Clock) -> None:
+    """Write a file and stamp it with the test's wall clock."""
+    path.write_bytes(data)
+    stamp = int(clock.wall * 1e9)
+    os.utime(path, ns=(stamp, stamp))
+
+
+def test_a_file_is_due_only_after_it_held_still_for_settle_seconds(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    queue = make_queue(tmp_path, clock)
+    write(tmp_path / "a.mov", b"first chunk", clock)
+    queue.touch("a.mov")
+
+    clock.advance(4.9)
+    assert queue.due() == []
+    assert queue.pending() == ["a.mov"]
+
+    clock.advance(0.2)
+    assert queue.due() == ["a.mov"]
+    assert queue.pending() == []
+
+
+def test_a_write_during_the_wait_starts_it_over(tmp_path: Path) -> None:
+    clock = Clock()
+    queue = make_queue(tmp_path, clock)
+    write(tmp_path / "a.mov", b"chunk 1", clock)
+    queue.touch("a.mov")
+    clock.advance(4.0)
+    write(tmp_path / "a.mov", b"chunk 1 chunk 2", clock)
+    queue.touch("a.mov")
+
+    clock.advance(4.0)
+    assert queue.due() == []
+    clock.advance(1.5)
+    assert queue.due() == ["a.mov"]
+
+
+def test_a_change_without_an_event_is_noticed_when_due(tmp_path: Path) -> None:
+    clock = Clock()
+    queue = make_queue(tmp_path, clock)
+    write(tmp_path / "a.mov", b"chunk 1", clock)
+    queue.touch("a.mov")
+    clock.advance(3.0)
+    write(tmp_path / "a.mov", b"chunk 1 and more", clock)  # no touch: a missed event
+
+    clock.advance(2.5)
+    assert queue.due() == []  # the size moved: the wait starts again from now
+    clock.advance(5.0)
+    assert queue.due() == ["a.mov"]
+
+
+def test_a_file_deleted_while_waiting_leaves_quietly(tmp_path: Path) -> None:
+    clock = Clock()
+    queue = make_queue(tmp_path, clock)
+    write(tmp_path / "gone.txt", b"x", clock)
+    queue.touch("gone.txt")
+    (tmp_path / "gone.txt").unlink()
+
+    clock.advance(6.0)
+    assert queue.due() == []
+    assert queue.pending() == []
+
+
+def test_touching_a_missing_file_forgets_it(tmp_path: Path) -> None:
+    clock = Clock()
+    queue = make_queue(tmp_path, clock)
+    write(tmp_path / "a.txt", b"x", clock)
+    queue.touch("a.txt")
+    (tmp_path / "a.txt").unlink()
+    queue.touch("a.txt")
+    assert queue.pending() == []
+
+
+def test_take_admits_an_old_file_and_holds_back_a_young_one(tmp_path: Path) -> None:
+    clock = Clock()
+    queue = make_queue(tmp_path, clock)
+    write(tmp_path / "old.txt", b"old", clock)
+    clock.advance(10.0)
+    write(tmp_path / "young.txt", b"young", clock)
+    clock.advance(1.0)
+    old = (tmp_path / "old.txt").stat()
+    young = (tmp_path / "young.txt").stat()
+
+    assert queue.take("old.txt", old.st_size, old.st_mtime_ns) is True
+    assert queue.take("young.txt", young.st_size, young.st_mtime_ns) is False
+    assert queue.pending() == ["young.txt"]
+
+    # Its wait counts from its mtime: 1 s gone already, 4 s to go.
+    clock.advance(3.5)
+    assert queue.due() == []
+    clock.advance(0.6)
+    assert queue.due() == ["young.txt"]
+
+
+def test_take_holds_back_a_queued_file_until_settled(tmp_path: Path) -> None:
+    clock = Clock()
+    queue = make_queue(tmp_path, clock)
+    write(tmp_path / "a.mov", b"abc", clock)
+    queue.touch("a.mov")
+    st = (tmp_path / "a.mov").stat()
+
+    clock.advance(2.0)
+    assert queue.take("a.mov", st.st_size, st.st_mtime_ns) is False
+    clock.advance(3.5)
+    assert queue.take("a.mov", st.st_size, st.st_mtime_ns) is True
+    assert queue.pending() == []
+
+
+def test_take_restarts_the_wait_when_the_pass_saw_another_size(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    queue = make_queue(tmp_path, clock)
+    write(tmp_path / "a.mov", b"abc", clock)
+    queue.touch("a.mov")
+    clock.advance(6.0)
+    st = (tmp_path / "a.mov").stat()
+
+    assert queue.take("a.mov", st.st_size + 10, st.st_mtime_ns) is False
+    clock.advance(1.0)
+    assert queue.take("a.mov", st.st_size + 10, st.st_mtime_ns) is False
+    assert queue.pending() == ["a.mov"]
+
+
+def test_a_released_file_is_taken_even_with_a_future_mtime(tmp_path: Path) -> None:
+    """A share with a fast clock stamps files in the future; observation decides."""
+    clock = Clock()
+    queue = make_queue(tmp_path, clock)
+    path = tmp_path / "skewed.mov"
+    path.write_bytes(b"data")
+    future = int((clock.wall + 3600) * 1e9)
+    os.utime(path, ns=(future, future))
+    queue.touch("skewed.mov")
+
+    clock.advance(5.5)
+    assert queue.due() == ["skewed.mov"]
+    st = path.stat()
+    assert queue.take("skewed.mov", st.st_size, st.st_mtime_ns) is True
+
+
+def test_an_unreadable_file_waits_then_goes_on_for_the_pass_to_report(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    queue = make_queue(tmp_path, clock)
+    write(tmp_path / "locked.mov", b"x", clock)
+    queue.touch("locked.mov")
+    queue._readable = lambda rel_path: False  # type: ignore[method-assign]
+
+    clock.advance(6.0)
+    assert queue.due() == []
+    clock.advance(UNREADABLE_GRACE_SECONDS)
+    assert queue.due() == ["locked.mov"]
