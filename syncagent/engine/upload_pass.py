@@ -547,8 +547,15 @@ class UploadPass:
 
         # Deletions: forgotten, or removed from Compass when the mapping says so.
         self._remove_remote(plan.removals, "removed")
-        forgotten = [e.rel_path for e in plan.forgets]
-        self.ledger.remove_entries(self.mapping_id, forgotten)
+        if self.mapping.downloads:
+            # Two-way: remember the delete, or the next pull brings the file back.
+            for entry in plan.forgets:
+                self.ledger.withhold(
+                    self.mapping_id, entry, folder_only=entry.kind == "dir"
+                )
+        else:
+            forgotten = [e.rel_path for e in plan.forgets]
+            self.ledger.remove_entries(self.mapping_id, forgotten)
         self.report.count("forgotten", sum(e.kind == "file" for e in plan.forgets))
 
     def _remove_remote(self, entries: Sequence[EntryRecord], counter: str) -> None:

@@ -31,7 +31,7 @@ from syncagent.engine.download import source_key, temp_name
 from syncagent.engine.progress import NoProgress
 from syncagent.engine.pull_report import PullReport
 from syncagent.engine.report import PassReport
-from syncagent.runtime import open_runtime
+from syncagent.runtime import open_runtime, run_pull_pass, run_upload_pass
 from tests.e2e.compass_writer import CompassWriter, md5
 from tests.e2e.support import RemoteView, local_files, run_sync, write_config
 
@@ -463,6 +463,26 @@ def test_two_way_keeps_a_local_delete_until_compass_changes_the_file(
 
     assert pulled(returned).downloaded == 1
     assert (mirror / "old.txt").read_bytes() == b"new in Compass\n"
+
+
+def test_two_way_local_delete_seen_first_by_an_upload_pass_stays_deleted(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    """The agent may run an upload pass (on a watch event) before the next pull."""
+    writer.upload(ROOT, "gone.txt", b"delete me\n")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+    mirror = tmp_path / "mirror"
+    sync_once(config)
+    (mirror / "gone.txt").unlink()
+
+    with open_runtime(load_config(config), "sync") as runtime:
+        [mapping] = runtime.config.mappings
+        upload = run_upload_pass(runtime, mapping, NoProgress())
+        pull = run_pull_pass(runtime, mapping, NoProgress())
+
+    assert upload.forgotten == 1
+    assert pull.downloaded == 0
+    assert not (mirror / "gone.txt").exists()
 
 
 # -- scale -----------------------------------------------------------------------------
