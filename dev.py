@@ -46,6 +46,13 @@ def run(*command: str) -> int:
     return subprocess.call([str(BIN / program), *args], cwd=ROOT)
 
 
+def test_args(args: list[str]) -> list[str]:
+    """pytest's arguments: two workers unless the caller chose (-n, or -p no:xdist)."""
+    if any(a.startswith("-n") or a == "no:xdist" for a in args):
+        return args
+    return ["-n", "2", *args]
+
+
 def lint() -> int:
     """ruff check, ruff format --check, mypy: the first failure's code."""
     return (
@@ -65,7 +72,7 @@ def bench(args: list[str]) -> int:
 
 TASKS = {
     "sync": lambda args: run("syncagent", "sync", *args),
-    "test": lambda args: run("pytest", *args),
+    "test": lambda args: run("pytest", *test_args(args)),
     "lint": lambda args: lint(),
     "bench": bench,
 }

@@ -115,13 +115,30 @@ _PULL_LABELS = (
 )
 
 
+_SINGULAR = {
+    "conflicts": "conflict",
+    "folders_created": "folder created",
+    "folders_moved": "folder moved",
+    "folders_removed": "folder removed",
+    "proxies": "proxy",
+    "proxies_removed": "proxy removed",
+}
+
+
+def _words(label: str, count: int) -> str:
+    """A counter's label in words, singular when the count is one."""
+    if count == 1 and label in _SINGULAR:
+        return _SINGULAR[label]
+    return label.replace("_", " ")
+
+
 def _describe(report: PassReport) -> str:
     parts = []
     pulled = isinstance(report, PullReport)
     for label in _PULL_LABELS if pulled else _UPLOAD_LABELS:
         value = getattr(report, label)
         if value:
-            parts.append(f"{value} {label.replace('_', ' ')}")
+            parts.append(f"{value} {_words(label, value)}")
     if not parts and not report.failures and report.fatal is None:
         return f"nothing to do ({report.unchanged} files in sync)"
     if report.unchanged:
