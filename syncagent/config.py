@@ -236,6 +236,21 @@ class _Reader:
             raise self.fail(key, f"expected one of {', '.join(options)}; got {value!r}")
         return str(value)
 
+    def size(self, value: Any, key: str) -> int:
+        try:
+            return parse_size(value, key)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.path}: {exc}") from None
+
+    def duration(self, value: Any, key: str) -> float:
+        try:
+            seconds = parse_duration(value, key)
+        except ConfigError as exc:
+            raise ConfigError(f"{self.path}: {exc}") from None
+        if seconds <= 0:
+            raise self.fail(key, "must be more than 0")
+        return seconds
+
     def path_of(self, value: str) -> Path:
         return (self.base / Path(value).expanduser()).resolve()
 
@@ -252,6 +267,10 @@ class _Reader:
         data_dir = self.get(
             embedded, "embedded.data", "data", str, ".syncagent/emulator"
         )
+        if self.path_of(data_dir).exists() and not self.path_of(data_dir).is_dir():
+            raise self.fail(
+                "embedded.data", f"{self.path_of(data_dir)} is not a folder"
+            )
         parsed = tuple(self.mapping(m, i) for i, m in enumerate(mappings, start=1))
         self.check_overlaps(parsed)
         return Config(
@@ -273,14 +292,21 @@ class _Reader:
                 "compass.url", f'expected "embedded" or an http(s) URL, got {url!r}'
             )
         username = self.get(table, "compass.username", "username", str, _REQUIRED)
+        if not username.strip():
+            raise self.fail("compass.username", "must not be empty")
         verify = table.get("verify_tls", True)
         if not isinstance(verify, bool | str):
             raise self.fail(
                 "compass.verify_tls", "expected true, false or a CA bundle path"
             )
         if isinstance(verify, str):
-            verify = str(self.path_of(verify))
+            bundle = self.path_of(verify)
+            if not bundle.is_file():
+                raise self.fail("compass.verify_tls", f"no CA bundle file at {bundle}")
+            verify = str(bundle)
         timeout = self.get(table, "compass.timeout", "timeout", float, 60.0)
+        if not 0 < timeout <= 3600:
+            raise self.fail("compass.timeout", "must be between 0 and 3600 seconds")
         return CompassConfig(url, username, self.password(table), verify, timeout)
 
     def password(self, table: dict[str, Any]) -> str:
@@ -305,6 +331,11 @@ class _Reader:
         url = str(
             self.get(table, "ledger.url", "url", str, "sqlite:///.syncagent/ledger.db")
         )
+        if not re.match(r"[A-Za-z][A-Za-z0-9+]*://", url):
+            raise self.fail(
+                "ledger.url",
+                f"expected a database URL like sqlite:///path/ledger.db, got {url!r}",
+            )
         prefix = "sqlite:///"
         if (
             url.startswith(prefix)
@@ -320,7 +351,7 @@ class _Reader:
         table = self.table(
             raw, "transfer", {"part_size", "concurrency", "memory_limit"}
         )
-        part_size = parse_size(table.get("part_size", "8MiB"), "transfer.part_size")
+        part_size = self.size(table.get("part_size", "8MiB"), "transfer.part_size")
         if part_size < MIN_PART_SIZE:
             raise self.fail(
                 "transfer.part_size", "must be at least 5MiB (5242880 bytes)"
@@ -328,7 +359,7 @@ class _Reader:
         concurrency = self.get(table, "transfer.concurrency", "concurrency", int, 4)
         if not 1 <= concurrency <= 64:
             raise self.fail("transfer.concurrency", "must be between 1 and 64")
-        memory = parse_size(table.get("memory_limit", "64MiB"), "transfer.memory_limit")
+        memory = self.size(table.get("memory_limit", "64MiB"), "transfer.memory_limit")
         return TransferConfig(part_size, concurrency, memory)
 
     def agent(self, raw: dict[str, Any]) -> AgentConfig:
@@ -340,7 +371,7 @@ class _Reader:
         }
         table = self.table(raw, "agent", known)
         values = {
-            name: parse_duration(table[name], f"agent.{name}")
+            name: self.duration(table[name], f"agent.{name}")
             for name in known
             if name in table
         }

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from syncagent.compass import CompassClient
-from syncagent.config import Config, MappingConfig
+from syncagent.config import Config, ConfigError, MappingConfig
 from syncagent.engine.dropbox import (
     Defer,
     HooksFor,
@@ -27,7 +27,7 @@ from syncagent.engine.pull_report import PullReport
 from syncagent.engine.report import PassReport
 from syncagent.engine.upload import LEASE, Uploader
 from syncagent.engine.upload_pass import UploadPass
-from syncagent.ledger import Ledger, MappingBusy
+from syncagent.ledger import Ledger, LedgerError, MappingBusy
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def open_runtime(
     leases fresh with a heartbeat until the context ends.
     """
     with _compass_url(config) as url:
-        ledger = Ledger(config.ledger_url)
+        ledger = open_ledger(config)
         transfer = config.transfer
         client = CompassClient(
             url,
@@ -90,6 +90,15 @@ def open_runtime(
             ledger.close()
 
 
+def open_ledger(config: Config) -> Ledger:
+    """The ledger of a configuration; a ledger that cannot be opened is a
+    configuration error naming `ledger.url`."""
+    try:
+        return Ledger(config.ledger_url)
+    except LedgerError as exc:
+        raise ConfigError(f"{config.path}: ledger.url: {exc}") from exc
+
+
 @contextmanager
 def _compass_url(config: Config) -> Iterator[str]:
     if not config.compass.embedded:
@@ -97,8 +106,14 @@ def _compass_url(config: Config) -> Iterator[str]:
         return
     from syncagent.emulator.server import EmulatorServer
 
-    server = EmulatorServer(data_dir=config.embedded_data)
-    url = server.start()
+    try:
+        server = EmulatorServer(data_dir=config.embedded_data)
+        url = server.start()
+    except OSError as exc:
+        raise ConfigError(
+            f"{config.path}: embedded.data: cannot run the embedded emulator in "
+            f"{config.embedded_data}: {exc.strerror or exc}"
+        ) from exc
     log.info("embedded Compass emulator at %s (data in %s)", url, config.embedded_data)
     try:
         yield url

@@ -75,6 +75,26 @@ def test_password_from_environment(
             ('password = "demo"', 'password_env = "SA_NOT_SET_ANYWHERE"'),
             "compass.password_env",
         ),
+        (('username = "demo"', 'username = " "'), "compass.username"),
+        (('url = "embedded"', 'url = "embedded"\ntimeout = -5'), "compass.timeout"),
+        (('url = "embedded"', 'url = "embedded"\ntimeout = 0'), "compass.timeout"),
+        (
+            ('url = "embedded"', 'url = "embedded"\nverify_tls = "nope.pem"'),
+            "compass.verify_tls",
+        ),
+        (("[[mapping]]", '[ledger]\nurl = "nonsense"\n[[mapping]]'), "ledger.url"),
+        (
+            ("[[mapping]]", '[transfer]\npart_size = "lots"\n[[mapping]]'),
+            "transfer.part_size",
+        ),
+        (
+            ("[[mapping]]", '[agent]\nrescan_interval = "soon"\n[[mapping]]'),
+            "agent.rescan_interval",
+        ),
+        (
+            ("[[mapping]]", "[agent]\nsettle_seconds = -1\n[[mapping]]"),
+            "agent.settle_seconds",
+        ),
     ],
 )
 def test_bad_values_name_their_key(
@@ -131,3 +151,11 @@ def test_sizes_and_durations() -> None:
         parse_size("lots", "k")
     with pytest.raises(ConfigError, match="k: expected a duration"):
         parse_duration("soon", "k")
+
+
+def test_embedded_data_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file")
+    text = MINIMAL + '[embedded]\ndata = "taken"\n'
+
+    with pytest.raises(ConfigError, match=r"embedded\.data: .*taken is not a folder"):
+        load_config(write(tmp_path, text))

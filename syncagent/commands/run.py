@@ -14,10 +14,10 @@ from types import FrameType
 from syncagent.agent.liveness import liveness
 from syncagent.agent.service import AgentService
 from syncagent.compass import AuthenticationFailed, CompassError
-from syncagent.config import Config
-from syncagent.ledger import Ledger, LedgerError
+from syncagent.config import Config, ConfigError
+from syncagent.ledger import LedgerError
 from syncagent.logs import setup_logging
-from syncagent.runtime import Runtime, open_runtime
+from syncagent.runtime import Runtime, open_ledger, open_runtime
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,14 @@ def run_agent(config: Config, *, log_format: str, verbose: int) -> int:
     setup_logging(verbose, log_format)
     try:
         # Checked before the runtime opens, which may start the embedded emulator.
-        if not _first_agent(config.ledger_url):
+        if not _first_agent(config):
             return 1
         with open_runtime(config, "run") as runtime:
             _log_in(runtime)
             return _serve(runtime)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return 2
     except AuthenticationFailed as exc:
         log.error("%s", exc)
         return 2
@@ -40,9 +43,9 @@ def run_agent(config: Config, *, log_format: str, verbose: int) -> int:
         return 1
 
 
-def _first_agent(ledger_url: str) -> bool:
+def _first_agent(config: Config) -> bool:
     """Whether no other live agent works on this ledger; forget dead ones."""
-    ledger = Ledger(ledger_url)
+    ledger = open_ledger(config)
     try:
         for info in ledger.agents():
             if info.kind != "run":

@@ -8,27 +8,26 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from datetime import datetime
 from typing import Any, TextIO
 
 from syncagent.agent.status import MappingStatus, Status, collect_status
-from syncagent.config import Config
-from syncagent.ledger import Ledger, LedgerError, utcnow
+from syncagent.config import Config, ConfigError
+from syncagent.ledger import utcnow
 from syncagent.logs import setup_logging
+from syncagent.runtime import open_ledger
 
 log = logging.getLogger(__name__)
-
-# Two processes creating a new SQLite ledger at once can collide on its schema.
-OPEN_ATTEMPTS = 3
 
 
 def show_status(config: Config, *, as_json: bool) -> int:
     """Print the status and return the process exit code."""
     setup_logging()
-    ledger = _open_ledger(config.ledger_url)
-    if ledger is None:
-        return 1
+    try:
+        ledger = open_ledger(config)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return 2
     try:
         status = collect_status(config, ledger)
     finally:
@@ -39,19 +38,6 @@ def show_status(config: Config, *, as_json: bool) -> int:
     else:
         print_status(status, sys.stdout)
     return 1 if status.failed else 0
-
-
-def _open_ledger(url: str) -> Ledger | None:
-    """Open the ledger; a first open racing an agent's first open is tried again."""
-    for attempt in range(1, OPEN_ATTEMPTS + 1):
-        try:
-            return Ledger(url)
-        except LedgerError as exc:
-            if attempt == OPEN_ATTEMPTS:
-                log.error("%s", exc)
-            else:
-                time.sleep(0.5)
-    return None
 
 
 def print_status(status: Status, out: TextIO) -> None:

@@ -6,7 +6,7 @@ import logging
 import sys
 
 from syncagent.compass import AuthenticationFailed, CompassError
-from syncagent.config import Config
+from syncagent.config import Config, ConfigError
 from syncagent.display import print_json, print_summary, progress_display
 from syncagent.engine.progress import Progress
 from syncagent.engine.report import PassReport
@@ -27,6 +27,9 @@ def run_sync(config: Config, *, dry_run: bool, as_json: bool, verbose: int) -> i
         ):
             runtime.client.authenticate()
             reports = sync_mappings(runtime, progress, dry_run=dry_run)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return 2
     except AuthenticationFailed as exc:
         log.error("%s", exc)
         return 2

@@ -76,6 +76,7 @@ class UploadPass:
         self.rules = PathFilter(mapping.include, mapping.exclude)
         self.report = PassReport(str(self.root), mapping.folder_id)
         self._moves: list[Rename] = []
+        self._resumed: set[str] = set()
         self._descriptions: dict[str, AssetDescription] = {}
         self._lock = threading.Lock()
 
@@ -114,10 +115,13 @@ class UploadPass:
             in_flight,
             remove_deleted=self.mapping.on_local_delete == "remove",
         )
-        self.report.unchanged = plan.unchanged
+        self.report.unchanged = plan.unchanged - self._resumed_unchanged(
+            tree, plan, in_flight
+        )
         self._hold_back(plan)
         self._note_problems(tree)
         if self.dry_run:
+            self.report.planned.extend(("resume upload", p) for p in sorted(in_flight))
             self._describe(plan)
             return
         self.progress.files_planned(
@@ -191,6 +195,7 @@ class UploadPass:
                 mine.append(claimed)
         if not mine:
             return
+        self._resumed = {u.rel_path for u in mine}
         log.info("%s: resuming %d uploads left in flight", self.root, len(mine))
         orphans = [u for u in mine if u.kind == "new" and u.asset_id is None]
         adopted = self._guard_batch(orphans, self.uploader.adopt_orphans) or {}
@@ -200,6 +205,19 @@ class UploadPass:
                 for u in mine
             ]
             _join(futures)
+
+    def _resumed_unchanged(
+        self, tree: LocalTree, plan: UploadPlan, in_flight: set[str]
+    ) -> int:
+        """Files finished by the resume step, which the plan then sees unchanged:
+        they were counted once, as uploaded, and must not count again."""
+        if not self._resumed:
+            return 0
+        moving = set(in_flight)
+        moving.update(f.rel_path for f in plan.uploads)
+        moving.update(f.rel_path for f, _ in plan.revisions + plan.checks)
+        moving.update(r.local.rel_path for r in plan.renames)
+        return sum(1 for p in self._resumed if p in tree.files and p not in moving)
 
     def _fresh(self, upload: UploadRecord, adopted: dict[int, int]) -> UploadRecord:
         if upload.upload_id in adopted:

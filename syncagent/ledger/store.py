@@ -136,9 +136,14 @@ class Ledger:
         try:
             self.engine = create_ledger_engine(url)
             migrate.upgrade(self.engine)
+        except ImportError as exc:
+            raise LedgerError(
+                f"cannot open the ledger at {_safe_url(url)}: the database driver "
+                f"for it is not installed ({exc})"
+            ) from exc
         except (SQLAlchemyError, OSError) as exc:
             raise LedgerError(
-                f"cannot open the ledger at {_safe_url(url)}: {exc}"
+                f"cannot open the ledger at {_safe_url(url)}: {_reason(exc)}"
             ) from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.RLock()
@@ -878,7 +883,7 @@ class Ledger:
 _MOVING_PREFIX = "\x00moving/"
 
 
-def _reason(exc: SQLAlchemyError) -> str:
+def _reason(exc: Exception) -> str:
     """The database's own words, without the SQL statement SQLAlchemy appends."""
     original = getattr(exc, "orig", None)
     return str(original) if original is not None else str(exc).split("\n")[0]

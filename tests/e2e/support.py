@@ -83,11 +83,14 @@ def run_sync(
     timeout: float = 120,
     unprivileged: bool = False,
     verbose: bool = False,
+    dry_run: bool = False,
 ) -> SyncRun:
     """Run `syncagent sync --json` and parse its summary."""
     command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
     if verbose:
         command.append("-v")
+    if dry_run:
+        command.append("--dry-run")
     if unprivileged:
         command = unprivileged_prefix() + command
     done = subprocess.run(

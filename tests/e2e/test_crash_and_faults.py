@@ -41,12 +41,35 @@ def add_round(root: Path, index: int, rng: random.Random) -> int:
     return total
 
 
-def start_and_kill(config: Path, delay: float) -> None:
+PARTS_PER_ROUND = 4 + 3 + 1 + 1
+
+
+def start_and_kill(config: Path, view: RemoteView, rng: random.Random) -> None:
+    """Start a sync and kill -9 it at a random instant of its work.
+
+    The instant is drawn as "after k part uploads reached the server, plus a jitter of
+    a few ms" (k = 0: shortly after its first API call), so that kills land across the
+    whole upload (creating assets, sending parts, confirming, completing) rather than
+    mostly during the start-up of the process.
+    """
+    parts_seen = rng.randrange(PARTS_PER_ROUND)
+    jitter = rng.uniform(0, 0.2 if parts_seen == 0 else 0.04)
+    base = view.stats()
     command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    time.sleep(delay)
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:
+        now = view.stats()
+        if parts_seen == 0:
+            reached = sum(now["requests"].values()) > sum(base["requests"].values()) + 2
+        else:
+            reached = now["part_uploads"] >= base["part_uploads"] + parts_seen
+        if reached:
+            break
+        time.sleep(0.005)
+    time.sleep(jitter)
     if process.poll() is None:
         os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
@@ -63,17 +86,14 @@ def test_kill_9_at_random_instants_loses_and_duplicates_nothing(
     )
     view = RemoteView(emulator.url)
 
-    # Calibrate: how long does an uninterrupted sync of one round take here?
     add_round(root, 0, rng)
-    started = time.monotonic()
     assert run_sync(config).returncode == 0
-    duration = time.monotonic() - started
 
     resumed_bytes = 0
     pending_bytes = 0
     for index in range(1, KILL_RUNS + 1):
         add_round(root, index, rng)
-        start_and_kill(config, rng.uniform(0.2, duration))
+        start_and_kill(config, view, rng)
 
         # Bytes a restart from zero would send: every file not yet complete.
         remote = view.tree(1001)
@@ -83,10 +103,22 @@ def test_kill_9_at_random_instants_loses_and_duplicates_nothing(
             if rel_path not in remote
             or all(asset["status"] != "complete" for asset in remote[rel_path])
         )
+        if index <= 3:
+            # A dry run names every file the next sync will send, resumed or new.
+            planned = run_sync(config, dry_run=True).mapping["planned"]
+            unsent = {
+                rel_path
+                for rel_path in local_files(root)
+                if rel_path not in remote
+                or all(asset["status"] != "complete" for asset in remote[rel_path])
+            }
+            assert unsent <= {p["path"] for p in planned}, (unsent, planned)
         before = view.stats()["part_bytes_received"]
         result = run_sync(config)
         resumed_bytes += view.stats()["part_bytes_received"] - before
         assert result.returncode == 0, (index, result.failures(), result.stderr[-3000:])
+        counted = result.mapping["uploaded"] + result.mapping["unchanged"]
+        assert counted == len(local_files(root)), result.mapping
 
     assert_mirrored(root, view, 1001)
     assert resumed_bytes < pending_bytes, (resumed_bytes, pending_bytes)

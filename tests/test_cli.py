@@ -1,0 +1,70 @@
+"""The command line: configuration problems found at start exit 2 and name the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+CONFIG = """
+[compass]
+url = "http://127.0.0.1:9"
+username = "demo"
+password = "demo"
+[ledger]
+url = "{ledger}"
+[[mapping]]
+local = "media"
+folder_id = 1001
+"""
+
+
+def sync(tmp_path: Path, ledger_url: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "media").mkdir(exist_ok=True)
+    config = tmp_path / "agent.toml"
+    config.write_text(CONFIG.format(ledger=ledger_url))
+    return subprocess.run(
+        [sys.executable, "-m", "syncagent", "sync", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_ledger_without_its_database_driver_is_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    done = sync(tmp_path, "nosuchdb+nodriver://user:hunter2@127.0.0.1:1/ledger")
+
+    assert done.returncode == 2
+    assert "configuration error" in done.stderr
+    assert f"{tmp_path / 'agent.toml'}: ledger.url" in done.stderr
+    assert "hunter2" not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_ledger_in_an_unwritable_place_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+
+    done = sync(tmp_path, f"sqlite:///{tmp_path}/blocker/ledger.db")
+
+    assert done.returncode == 2
+    assert "ledger.url" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_bad_value_exits_2_naming_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(CONFIG.format(ledger="sqlite:///l.db") + "colour = 1\n")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "syncagent", "sync", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert f"{config}: mapping[1].colour: unknown key" in done.stderr
