@@ -90,6 +90,7 @@ def progress_display(enabled: bool) -> Iterator[ProgressEvents]:
 
 _UPLOAD_LABELS = (
     "uploaded",
+    "adopted",
     "revised",
     "touched",
     "renamed",

@@ -30,6 +30,8 @@ class FolderMap:
             if entry.kind == "dir" and entry.folder_id is not None:
                 self.folder_ids[rel_path] = entry.folder_id
         self._listings: dict[int, dict[str, int]] = {}
+        self.created: set[int] = set()
+        """Folders this map created: they hold no assets yet."""
 
     def folder_of(self, rel_dir: str) -> int | None:
         """The Compass folder of a local directory, if it is known."""
@@ -48,6 +50,7 @@ class FolderMap:
         folder_id = self._find(parent_id, name)
         if folder_id is None:
             folder_id = self._create(parent_id, name)
+            self.created.add(folder_id)
         self.folder_ids[rel_dir] = folder_id
         self.ledger.put_entry(
             self.mapping_id,

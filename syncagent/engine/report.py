@@ -24,6 +24,7 @@ class PassReport:
     folder_id: int
     kind: str = "upload"
     uploaded: int = 0
+    adopted: int = 0
     revised: int = 0
     touched: int = 0
     renamed: int = 0

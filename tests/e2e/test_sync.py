@@ -209,3 +209,39 @@ def test_tokens_and_passwords_never_reach_the_logs_or_the_ledger(
         assert password not in text
         assert "eyJ" not in text  # no JWT
         assert "X-Amz-Signature=" not in text and "Signature=" not in text
+
+
+def test_a_lost_ledger_or_a_narrowed_include_adopts_rather_than_duplicates(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    make_tree(root, seed=3)
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    assert run_sync(config).returncode == 0
+    before = {path: assets[0]["id"] for path, assets in view.tree(1001).items()}
+
+    shutil.rmtree(tmp_path / "state")  # the ledger is lost
+    after_loss = run_sync(config)
+
+    assert after_loss.returncode == 0, after_loss.failures()
+    assert after_loss.mapping["uploaded"] == 0
+    assert after_loss.mapping["adopted"] == 294
+    assert after_loss.mapping["bytes_sent"] == 0
+    remote = assert_mirrored(root, view, 1001)
+    assert {path: asset["id"] for path, asset in remote.items()} == before
+
+    narrow = write_config(
+        tmp_path,
+        emulator.url,
+        [{"local": "media", "folder_id": 1001, "include": ["*.mov"]}],
+    )
+    assert run_sync(narrow).mapping["forgotten"] == 291
+    widened = run_sync(
+        write_config(tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}])
+    )
+
+    assert widened.mapping["uploaded"] == 0
+    assert widened.mapping["adopted"] == 291
+    assert_mirrored(root, view, 1001)
