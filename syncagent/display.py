@@ -176,11 +176,18 @@ def print_summary(reports: Sequence[PassReport], out: TextIO, *, dry_run: bool) 
                 print(f"    {noted.rel_path}: {noted.reason}", file=out)
 
 
-def print_json(reports: Sequence[PassReport], out: TextIO, exit_code: int) -> None:
-    """Print the machine-readable summary."""
+def print_json(
+    reports: Sequence[PassReport],
+    out: TextIO,
+    exit_code: int,
+    *,
+    fatal: str | None = None,
+) -> None:
+    """Print the machine-readable summary; `fatal` says why a run stopped early."""
     data: dict[str, Any] = {
         "ok": exit_code == 0,
         "exit_code": exit_code,
+        "fatal": fatal,
         "mappings": [r.to_dict() for r in reports],
     }
     json.dump(data, out, indent=2, ensure_ascii=False)

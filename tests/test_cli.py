@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+from syncagent.emulator.server import EmulatorServer
 
 CONFIG = """
 [compass]
@@ -68,3 +71,29 @@ def test_bad_value_exits_2_naming_file_and_key(tmp_path: Path) -> None:
 
     assert done.returncode == 2
     assert f"{config}: mapping[1].colour: unknown key" in done.stderr
+
+
+def test_refused_credentials_exit_2_and_still_print_json(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    (tmp_path / "media").mkdir()
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        CONFIG.format(ledger="sqlite:///l.db")
+        .replace("http://127.0.0.1:9", emulator.url)
+        .replace('password = "demo"', 'password = "wrong-password"')
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-m", "syncagent", "sync", "--config", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    summary = json.loads(done.stdout)
+    assert summary["ok"] is False and summary["exit_code"] == 2
+    assert "refused the credentials of user 'demo'" in summary["fatal"]
+    assert "wrong-password" not in done.stdout + done.stderr

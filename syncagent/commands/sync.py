@@ -28,20 +28,25 @@ def run_sync(config: Config, *, dry_run: bool, as_json: bool, verbose: int) -> i
             runtime.client.authenticate()
             reports = sync_mappings(runtime, progress, dry_run=dry_run)
     except ConfigError as exc:
-        log.error("configuration error: %s", exc)
-        return 2
+        return _stopped(f"configuration error: {exc}", 2, as_json)
     except AuthenticationFailed as exc:
-        log.error("%s", exc)
-        return 2
+        return _stopped(str(exc), 2, as_json)
     except (CompassError, LedgerError) as exc:
-        log.error("sync stopped: %s", exc)
-        return 1
+        return _stopped(f"sync stopped: {exc}", 1, as_json)
 
     code = 0 if all(r.ok for r in reports) else 1
     if as_json:
         print_json(reports, sys.stdout, code)
     else:
         print_summary(reports, sys.stdout, dry_run=dry_run)
+    return code
+
+
+def _stopped(message: str, code: int, as_json: bool) -> int:
+    """Report a sync that could not run to its end; a JSON reader still gets JSON."""
+    log.error("%s", message)
+    if as_json:
+        print_json([], sys.stdout, code, fatal=message)
     return code
 
 

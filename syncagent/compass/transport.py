@@ -42,6 +42,9 @@ REFRESH_HEADER = "authorization-refresh-data"
 # tokens) is replaced before use rather than sent to fail.
 TOKEN_MARGIN_SECONDS = 15.0
 
+# Tokens refused in a row, fresh ones included, before credentials count as refused.
+FRESH_TOKEN_REFUSALS = 3
+
 
 def make_token(access_token: str, expires_at: float) -> Token:
     """A token that is renewed a little before it expires."""
@@ -190,32 +193,35 @@ class Session:
         Retries transient failures. A non-idempotent call whose outcome is unknown
         raises AmbiguousResult instead of being repeated blindly.
         """
-        reauthenticated = False
-        while True:
+        for refusal in itertools.count(1):
             token = self.token()
             send = partial(self._send, method, path, body, params, token)
             response = self.with_retries(method, path, send, idempotent=idempotent)
-            if response.status_code == 401 and not reauthenticated:
-                log.info("%s %s: token refused, logging in again", method, path)
-                self._invalidate(token)
-                reauthenticated = True
-                continue
-            if response.status_code == 401:
+            if response.status_code != 401:
+                break
+            if refusal > FRESH_TOKEN_REFUSALS:
                 raise AuthenticationFailed(
-                    f"{method} {path}: Compass refused a fresh token for user "
-                    f"{self.username!r}: {error_messages(response)}",
+                    f"{method} {path}: Compass refused {refusal} tokens in a row for "
+                    f"user {self.username!r}, fresh ones included: "
+                    f"{error_messages(response)}",
                     status=401,
                 )
-            self._absorb_refresh(response)
-            self._raise_for_rejection(response, f"{method} {path}")
-            if not response.content:
-                return None
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise TransientError(
-                    f"{method} {path}: Compass answered with a body that is not JSON"
-                ) from exc
+            # The first refusal is an expired token; a fresh one refused may be a
+            # clock step or a hiccup of the server: wait a little before the next.
+            log.info("%s %s: token refused, logging in again", method, path)
+            self._invalidate(token)
+            if refusal > 1:
+                self._sleep(self.policy.delay(refusal - 1))
+        self._absorb_refresh(response)
+        self._raise_for_rejection(response, f"{method} {path}")
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TransientError(
+                f"{method} {path}: Compass answered with a body that is not JSON"
+            ) from exc
 
     def _send(
         self,

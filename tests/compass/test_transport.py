@@ -167,12 +167,22 @@ def test_refused_token_leads_to_one_new_login() -> None:
     assert script.calls[1].headers["authorization"] == "Bearer tok-login2"
 
 
-def test_token_refused_twice_is_fatal() -> None:
-    script = Script(
-        [reply(401, {"errors": ["no"]}), reply(401, {"errors": ["still no"]})]
-    )
+def test_fresh_tokens_refused_a_few_times_are_retried() -> None:
+    script = Script([reply(401, {"errors": ["expired"]}) for _ in range(3)])
+    script.replies.append(reply(200, {"fine": True}))
+    sleeps: list[float] = []
 
-    with pytest.raises(AuthenticationFailed, match="refused a fresh token"):
+    assert session_for(script, sleeps).call("GET", "/api/v1/vocabularies") == {
+        "fine": True
+    }
+    assert script.logins == 4
+    assert len(sleeps) == 2  # no wait after the first refusal, a backoff after
+
+
+def test_tokens_refused_over_and_over_are_fatal() -> None:
+    script = Script([reply(401, {"errors": ["no"]}) for _ in range(4)])
+
+    with pytest.raises(AuthenticationFailed, match="refused 4 tokens in a row"):
         session_for(script).call("GET", "/api/v1/vocabularies")
 
 
