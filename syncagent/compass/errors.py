@@ -2,7 +2,8 @@
 
     CompassError
     ├── TransientError          retry later: the server or the network failed
-    │   └── AmbiguousResult     a non-idempotent call may or may not have taken effect
+    │   ├── AmbiguousResult     a non-idempotent call may or may not have taken effect
+    │   └── CompassUnreachable  no connection at all: stop starting new work
     ├── RequestRejected         this item cannot succeed as asked; record it, go on
     │   ├── InvalidRequest      400, 422: the request or its parameters are wrong
     │   ├── PermissionDenied    403: the user lacks the folder permission
@@ -33,6 +34,10 @@ class TransientError(CompassError):
 
 class AmbiguousResult(TransientError):
     """The call was sent but its outcome is unknown; the caller must reconcile."""
+
+
+class CompassUnreachable(TransientError):
+    """No attempt got a connection to Compass: it is down or the network is."""
 
 
 class RequestRejected(CompassError):

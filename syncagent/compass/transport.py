@@ -24,6 +24,7 @@ from syncagent.compass.errors import (
     AmbiguousResult,
     AuthenticationFailed,
     CompassError,
+    CompassUnreachable,
     InvalidRequest,
     NotFound,
     PermissionDenied,
@@ -41,6 +42,9 @@ REFRESH_HEADER = "authorization-refresh-data"
 # A token this close to its expiry (or a quarter of its lifetime, for short-lived
 # tokens) is replaced before use rather than sent to fail.
 TOKEN_MARGIN_SECONDS = 15.0
+
+# After a server could not be reached at all, calls fail at once for this long.
+UNREACHABLE_PAUSE = 15.0
 
 # Tokens refused in a row, fresh ones included, before credentials count as refused.
 FRESH_TOKEN_REFUSALS = 3
@@ -60,10 +64,17 @@ _SENT_INCOMPLETE = (httpx.WriteError, httpx.WriteTimeout)
 class _Retry(Exception):
     """Internal: the attempt failed transiently; wait and go again."""
 
-    def __init__(self, error: CompassError, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        error: CompassError,
+        retry_after: float | None = None,
+        *,
+        unreachable: bool = False,
+    ) -> None:
         super().__init__(error.message)
         self.error = error
         self.retry_after = retry_after
+        self.unreachable = unreachable
 
 
 def redact_url(url: str) -> str:
@@ -120,6 +131,7 @@ class Session:
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._token: Token | None = None
+        self._unreachable_until = 0.0
         self._token_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -264,7 +276,13 @@ class Session:
 
         `what` names the call in messages; it must never hold a presigned query.
         """
+        if time.monotonic() < self._unreachable_until:
+            raise CompassUnreachable(
+                f"{method} {what}: not tried: {self.base_url} could not be reached "
+                "moments ago"
+            )
         started = time.monotonic()
+        unreachable = True
         for attempt in itertools.count(1):
             try:
                 sent_at = time.monotonic()
@@ -278,9 +296,19 @@ class Session:
                 )
                 return response
             except _Retry as retry:
+                unreachable = unreachable and retry.unreachable
                 elapsed = time.monotonic() - started
                 delay = self.policy.delay(attempt, retry.retry_after)
                 out_of_time = elapsed + delay > self.policy.deadline
+                if (attempt >= self.policy.max_attempts or out_of_time) and unreachable:
+                    # Calls made in the next moments fail at once instead of each
+                    # waiting out its own retries against a server that is gone.
+                    self._unreachable_until = time.monotonic() + UNREACHABLE_PAUSE
+                    raise CompassUnreachable(
+                        f"{method} {what}: {self.base_url} cannot be reached "
+                        f"({attempt} attempts in {elapsed:.0f} s): "
+                        f"{retry.error.message}"
+                    ) from retry.error
                 if attempt >= self.policy.max_attempts or out_of_time:
                     raise TransientError(
                         f"{method} {what}: gave up after {attempt} attempts in "
@@ -305,7 +333,10 @@ class Session:
     ) -> httpx.Response:
         try:
             response = send()
-        except _NEVER_SENT + _SENT_INCOMPLETE as exc:
+        except _NEVER_SENT as exc:
+            error = TransientError(f"network error: {exc!r}")
+            raise _Retry(error, unreachable=True) from exc
+        except _SENT_INCOMPLETE as exc:
             raise _Retry(TransientError(f"network error: {exc!r}")) from exc
         except httpx.TransportError as exc:
             if not idempotent:

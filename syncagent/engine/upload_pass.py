@@ -17,6 +17,7 @@ from syncagent.compass import (
     AuthenticationFailed,
     CompassClient,
     CompassError,
+    CompassUnreachable,
     NotFound,
     RequestRejected,
 )
@@ -78,6 +79,7 @@ class UploadPass:
         self.report = PassReport(str(self.root), mapping.folder_id)
         self._moves: list[Rename] = []
         self._resumed: set[str] = set()
+        self._halted = threading.Event()
         self._descriptions: dict[str, AssetDescription] = {}
         self._lock = threading.Lock()
 
@@ -156,7 +158,7 @@ class UploadPass:
             _join(futures)
 
         # Step: settle files that are gone locally, and moves.
-        if not self.stop.is_set():
+        if not self._stopping():
             self._settle_deleted(plan)
 
     # -- the two ends -----------------------------------------------------------
@@ -239,6 +241,9 @@ class UploadPass:
                 folders.ensure(rel_dir)
             except AuthenticationFailed:
                 raise
+            except CompassUnreachable as exc:
+                self._halt(exc)
+                return
             except CompassError as exc:
                 self._failed(rel_dir, f"cannot make its Compass folder: {exc}", exc)
                 continue
@@ -258,7 +263,7 @@ class UploadPass:
 
     def _guard(self, rel_path: str, action: Callable[..., None], *args: object) -> None:
         """Run one file's work; record its failure instead of raising."""
-        if self.stop.is_set():
+        if self._stopping():
             log.debug("%s: left for the next run (stopping)", rel_path)
             return
         try:
@@ -267,6 +272,8 @@ class UploadPass:
             self._failed(rel_path, exc.reason, exc)
         except AuthenticationFailed:
             raise
+        except CompassUnreachable as exc:
+            self._halt(exc)
         except CompassError as exc:
             self._failed(rel_path, str(exc), exc)
         except OSError as exc:
@@ -277,6 +284,17 @@ class UploadPass:
             # A bug must not stop the other files; keep the traceback for a report.
             log.exception("%s: unexpected error", rel_path)
             self._failed(rel_path, f"unexpected error: {exc!r}", exc)
+
+    def _stopping(self) -> bool:
+        """Whether to start no new work: the agent is stopping, or Compass is gone."""
+        return self.stop.is_set() or self._halted.is_set()
+
+    def _halt(self, exc: CompassUnreachable) -> None:
+        """Compass cannot be reached: stop this pass, saying so once."""
+        if not self._halted.is_set():
+            self._halted.set()
+            log.error("%s: %s; the pass stops here", self.root, exc)
+            self.report.fatal = f"Compass cannot be reached; the pass stopped: {exc}"
 
     def _guard_batch(
         self,
@@ -289,6 +307,9 @@ class UploadPass:
             return action(uploads)
         except AuthenticationFailed:
             raise
+        except CompassUnreachable as exc:
+            self._halt(exc)
+            return None
         except CompassError as exc:
             for upload in uploads:
                 self._failed(upload.rel_path, str(exc), exc)
@@ -501,7 +522,7 @@ class UploadPass:
     ) -> None:
         """Create assets in batches and hand each upload to the pool."""
         for start in range(0, len(new_files), CREATE_BATCH):
-            if self.stop.is_set():
+            if self._stopping():
                 return
             batch = new_files[start : start + CREATE_BATCH]
             self._wait_for_room(futures)
@@ -604,6 +625,9 @@ class UploadPass:
             return self.uploader.create_assets(uploads, self._describe_asset)
         except AuthenticationFailed:
             raise
+        except CompassUnreachable as exc:
+            self._halt(exc)
+            return []
         except RequestRejected as exc:
             if len(uploads) == 1:
                 self._failed(uploads[0].rel_path, str(exc), exc)

@@ -17,6 +17,7 @@ import pytest
 from syncagent.compass import (
     AmbiguousResult,
     AuthenticationFailed,
+    CompassUnreachable,
     InvalidRequest,
     NotFound,
     PermissionDenied,
@@ -253,3 +254,17 @@ def test_no_token_or_password_reaches_the_logs(
         text = record.getMessage()
         assert "tok-" not in text and "pw-never-logged" not in text
     assert "pw-never-logged" not in repr(session_for(script))
+
+
+def test_a_server_that_cannot_be_reached_fails_fast_after_one_budget() -> None:
+    script = Script([broken(httpx.ConnectError) for _ in range(4)])
+    script.replies.append(reply(200, {"back": True}))
+    sleeps: list[float] = []
+    session = session_for(script, sleeps)
+
+    with pytest.raises(CompassUnreachable, match="cannot be reached"):
+        session.call("GET", "/api/v1/asset_items/1")
+    with pytest.raises(CompassUnreachable, match="not tried"):
+        session.call("GET", "/api/v1/asset_items/2")
+
+    assert len(script.calls) == 4  # the second call sent nothing

@@ -153,3 +153,40 @@ def test_file_still_being_written_is_deferred_then_synced(
     time.sleep(1.1)
     assert run_sync(config).returncode == 0
     assert_mirrored(root, view, 1001)
+
+
+def test_a_server_gone_mid_sync_stops_the_pass_quickly_then_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = EmulatorServer(data_dir=tmp_path / "emulator")
+    server.start()
+    port = int(server.url.rsplit(":", 1)[1])
+    root = tmp_path / "media"
+    root.mkdir()
+    for index in range(60):
+        (root / f"still_{index:02d}.jpg").write_bytes(bytes([index]) * 2000)
+    config = write_config(tmp_path, server.url, [{"local": "media", "folder_id": 1001}])
+    started = threading.Event()
+
+    def stop_server_on_the_fifth(_root: Path, upload: Any, *_: Any) -> None:
+        if upload.rel_path == "still_05.jpg" and not started.is_set():
+            started.set()
+            server.stop()
+
+    wrap(monkeypatch, "carry", stop_server_on_the_fifth)
+    began = time.monotonic()
+    report = sync_in_process(config)
+    took = time.monotonic() - began
+
+    assert report.fatal is not None and "cannot be reached" in report.fatal
+    assert len(report.failures) <= 4  # the files in flight; the rest never started
+    assert took < 90
+    monkeypatch.undo()
+
+    again = EmulatorServer(data_dir=tmp_path / "emulator", port=port)
+    again.start()
+    try:
+        assert sync_in_process(config).ok
+        assert_mirrored(root, RemoteView(again.url), 1001)
+    finally:
+        again.stop()
