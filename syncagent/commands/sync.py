@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from syncagent.compass import AuthenticationFailed, CompassError
 from syncagent.config import Config, ConfigError
@@ -16,17 +20,24 @@ from syncagent.runtime import Runtime, open_runtime, run_pull_pass, run_upload_p
 
 log = logging.getLogger(__name__)
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+EXIT_INTERRUPTED = 130
+
 
 def run_sync(config: Config, *, dry_run: bool, as_json: bool, verbose: int) -> int:
     """Run one sync and return the process exit code."""
     setup_logging(verbose)
+    interrupt = threading.Event()
     try:
         with (
+            _stop_on_signals(interrupt),
             progress_display(not as_json) as progress,
             open_runtime(config, "sync", progress) as runtime,
         ):
             runtime.client.authenticate()
-            reports = sync_mappings(runtime, progress, dry_run=dry_run)
+            reports = sync_mappings(runtime, progress, dry_run=dry_run, stop=interrupt)
     except ConfigError as exc:
         return _stopped(f"configuration error: {exc}", 2, as_json)
     except AuthenticationFailed as exc:
@@ -35,6 +46,8 @@ def run_sync(config: Config, *, dry_run: bool, as_json: bool, verbose: int) -> i
         return _stopped(f"sync stopped: {exc}", 1, as_json)
 
     code = 0 if all(r.ok for r in reports) else 1
+    if interrupt.is_set():
+        code = EXIT_INTERRUPTED
     if as_json:
         print_json(reports, sys.stdout, code)
     else:
@@ -51,14 +64,46 @@ def _stopped(message: str, code: int, as_json: bool) -> int:
 
 
 def sync_mappings(
-    runtime: Runtime, progress: Progress, *, dry_run: bool
+    runtime: Runtime,
+    progress: Progress,
+    *,
+    dry_run: bool,
+    stop: threading.Event | None = None,
 ) -> list[PassReport]:
     """Per mapping, the pull first (what Compass changed comes down, so conflicts are
-    seen before anything goes up), then the upload."""
+    seen before anything goes up), then the upload. Once `stop` is set, no new
+    mapping or file starts."""
+    stop = stop or threading.Event()
     reports: list[PassReport] = []
     for mapping in runtime.config.mappings:
-        if mapping.downloads:
-            reports.append(run_pull_pass(runtime, mapping, progress, dry_run=dry_run))
-        if mapping.uploads:
-            reports.append(run_upload_pass(runtime, mapping, progress, dry_run=dry_run))
+        if mapping.downloads and not stop.is_set():
+            reports.append(
+                run_pull_pass(runtime, mapping, progress, dry_run=dry_run, stop=stop)
+            )
+        if mapping.uploads and not stop.is_set():
+            reports.append(
+                run_upload_pass(runtime, mapping, progress, dry_run=dry_run, stop=stop)
+            )
     return reports
+
+
+@contextmanager
+def _stop_on_signals(interrupt: threading.Event) -> Iterator[None]:
+    """The first SIGINT or SIGTERM asks the sync to stop at the next part boundary;
+    a second one quits at once."""
+
+    def ask_to_stop(signum: int, _frame: object) -> None:
+        if interrupt.is_set():
+            raise KeyboardInterrupt
+        interrupt.set()
+        log.warning(
+            "stopping: the parts in flight finish, the rest resumes on the next run "
+            "(signal again to quit at once)"
+        )
+
+    saved = {sig: signal.signal(sig, ask_to_stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

@@ -26,3 +26,11 @@ class FileVanished(FileProblem):
     def __init__(self) -> None:
         reason = "deleted or moved away before it was uploaded"
         super().__init__(reason, permanent=False)
+
+
+class UploadStopped(FileProblem):
+    """The run was asked to stop in the middle of this file's upload."""
+
+    def __init__(self) -> None:
+        reason = "stopped before its upload finished; resumes from the parts sent"
+        super().__init__(reason, permanent=False)

@@ -38,7 +38,12 @@ from syncagent.engine.hashing import (
     part_count_for,
 )
 from syncagent.engine.hooks import AssetDescription
-from syncagent.engine.problems import FileChanged, FileProblem, FileVanished
+from syncagent.engine.problems import (
+    FileChanged,
+    FileProblem,
+    FileVanished,
+    UploadStopped,
+)
 from syncagent.engine.progress import Progress
 from syncagent.ledger import EntryRecord, Ledger, UploadRecord
 
@@ -234,12 +239,18 @@ class Uploader:
     # -- one upload, start to end -----------------------------------------------
 
     def carry(
-        self, root: Path, upload: UploadRecord, describe: Describe = _undescribed
+        self,
+        root: Path,
+        upload: UploadRecord,
+        describe: Describe = _undescribed,
+        stop: threading.Event | None = None,
     ) -> Transferred:
         """Take one upload to verified-and-recorded, resuming from its checkpoint.
 
         Raises FileProblem for local trouble and CompassError for the server's; the
-        upload stays in the ledger to be resumed unless the file is gone.
+        upload stays in the ledger to be resumed unless the file is gone. Once `stop`
+        is set, no new part is read: UploadStopped is raised after the parts in
+        flight, and the upload resumes from there on the next run.
         """
         started = time.monotonic()
         sent_before = self.counters.bytes_sent
@@ -254,7 +265,7 @@ class Uploader:
             ) from exc
         with stream:
             upload = self._follow_file(upload, os.fstat(stream.fileno()))
-            upload = self._advance(stream, upload, describe)
+            upload = self._advance(stream, upload, describe, stop)
         asset = self._complete(upload)
         self._record(upload, asset)
         return Transferred(
@@ -267,7 +278,11 @@ class Uploader:
         )
 
     def _advance(
-        self, stream: BinaryIO, upload: UploadRecord, describe: Describe
+        self,
+        stream: BinaryIO,
+        upload: UploadRecord,
+        describe: Describe,
+        stop: threading.Event | None,
     ) -> UploadRecord:
         # Step: make sure the asset (or the revision) exists.
         if upload.state == "creating":
@@ -279,7 +294,7 @@ class Uploader:
 
         # Step: send the parts not yet confirmed.
         if upload.state == "initiated":
-            upload = self._send_parts(stream, upload)
+            upload = self._send_parts(stream, upload, stop)
         return upload
 
     def abandon(self, upload: UploadRecord) -> None:
@@ -360,7 +375,9 @@ class Uploader:
 
     # -- parts ------------------------------------------------------------------
 
-    def _send_parts(self, stream: BinaryIO, upload: UploadRecord) -> UploadRecord:
+    def _send_parts(
+        self, stream: BinaryIO, upload: UploadRecord, stop: threading.Event | None
+    ) -> UploadRecord:
         assert upload.asset_id is not None and upload.part_size and upload.part_count
         confirmed = upload.confirmed_parts
         missing = [n for n in range(1, upload.part_count + 1) if n not in confirmed]
@@ -369,12 +386,19 @@ class Uploader:
         in_flight: list[Future[None]] = []
         try:
             for part in reader.parts():
+                if stop is not None and stop.is_set():
+                    self.budget.release(len(part.data))
+                    wait(in_flight)
+                    self._raise_failed(in_flight)
+                    raise UploadStopped()
                 if part.number in confirmed:
                     self.budget.release(len(part.data))
                     if confirmed[part.number] != part.md5():
                         raise FileChanged("differs from the parts already sent")
                     continue
-                in_flight.append(self.part_pool.submit(self._put, upload, urls, part))
+                in_flight.append(
+                    self.part_pool.submit(self._put, upload, urls, part, stop)
+                )
                 self._raise_failed(in_flight)
             wait(in_flight)
             self._raise_failed(in_flight)
@@ -397,14 +421,23 @@ class Uploader:
         self.ledger.set_upload_completing(upload.upload_id, checksum)
         return replace(upload, state="completing", checksum=checksum)
 
-    def _put(self, upload: UploadRecord, urls: _UrlBook, part: Part) -> None:
+    def _put(
+        self,
+        upload: UploadRecord,
+        urls: _UrlBook,
+        part: Part,
+        stop: threading.Event | None,
+    ) -> None:
         """PUT one part, then confirm it with Compass and checkpoint it.
 
         Each part is confirmed as soon as it is sent, so a crash loses at most the
         parts in flight. Renews an expired URL and resends corrupted bytes, a few times.
+        A part still waiting for a worker when `stop` is set is not sent.
         """
         assert upload.asset_id is not None
         try:
+            if stop is not None and stop.is_set():
+                raise UploadStopped()
             for attempt in range(1, PART_ATTEMPTS + 1):
                 try:
                     self.client.upload_part(

@@ -328,7 +328,7 @@ class UploadPass:
         self.hooks.failed(rel_path, reason, permanent=permanent)
 
     def _carry(self, upload: UploadRecord) -> None:
-        done = self.uploader.carry(self.root, upload, self._describe_asset)
+        done = self.uploader.carry(self.root, upload, self._describe_asset, self.stop)
         outcome = "revised" if done.kind == "revision" else "uploaded"
         self.report.count(outcome)
         rate = done.size / done.seconds / 1e6 if done.seconds > 0 else 0.0

@@ -102,7 +102,7 @@ def test_file_changed_during_its_upload_is_not_recorded_then_uploaded_whole(
     movie.write_bytes(b"a" * (3 * 5 * MIB))
     appended = threading.Event()
 
-    def grow_once(upload: Any, urls: Any, part: Any) -> None:
+    def grow_once(upload: Any, urls: Any, part: Any, *_: Any) -> None:
         if part.number == 2 and not appended.is_set():
             appended.set()
             with open(movie, "ab") as stream:

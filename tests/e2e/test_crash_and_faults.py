@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -172,5 +173,50 @@ def test_faults_token_expiry_and_expiring_urls_still_sync_everything(
             counts["api"].get("reset", 0) > 0
             and counts["part"].get("url_expired", 0) > 0
         )
+    finally:
+        server.stop()
+
+
+def test_ctrl_c_stops_at_a_part_boundary_and_the_next_run_resumes(
+    tmp_path: Path,
+) -> None:
+    server = EmulatorServer(
+        data_dir=tmp_path / "emulator", faults="part:slow@1.0,slow=1"
+    )
+    server.start()
+    try:
+        root = tmp_path / "media"
+        root.mkdir()
+        (root / "long take.mov").write_bytes(random.Random(3).randbytes(12 * 5 * MIB))
+        config = write_config(
+            tmp_path, server.url, [{"local": "media", "folder_id": 1001}]
+        )
+        view = RemoteView(server.url)
+        command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        deadline = time.monotonic() + 60
+        while view.stats()["part_uploads"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        asked = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+        stopped_after = time.monotonic() - asked
+
+        assert process.returncode == 130
+        assert stopped_after < 8  # the parts in flight, not the whole file
+        [failure] = json.loads(out)["mappings"][0]["failures"]
+        assert failure["rel_path"] == "long take.mov"
+        assert "resumes from the parts sent" in failure["reason"]
+        sent_first = view.stats()["part_bytes_received"]
+
+        httpx.delete(f"{server.url}/_emulator/faults").raise_for_status()
+        again = run_sync(config)
+
+        assert again.returncode == 0
+        assert again.mapping["uploaded"] == 1
+        assert view.stats()["part_bytes_received"] - sent_first < 12 * 5 * MIB
+        assert_mirrored(root, view, 1001)
     finally:
         server.stop()
