@@ -382,6 +382,14 @@ class UploadPass:
         current = self._settled(local)
         if current is None or entry.asset_id is None or entry.folder_id is None:
             return
+        if self.mapping.downloads and self._changed_in_compass(entry):
+            # Both sides changed: a conflict, which the pull settles by keeping both
+            # versions. A revision sent from here would bury the other one.
+            raise FileProblem(
+                "changed in Compass too since the last sync; the next pull keeps "
+                "both versions",
+                permanent=False,
+            )
         upload = self.ledger.begin_upload(
             self.mapping_id,
             rel_path=current.rel_path,
@@ -396,6 +404,15 @@ class UploadPass:
             lease=LEASE,
         )
         self._carry(upload)
+
+    def _changed_in_compass(self, entry: EntryRecord) -> bool:
+        """Whether the entry's asset holds other bytes than both sides agreed on."""
+        assert entry.asset_id is not None
+        try:
+            asset = self.client.get_asset(entry.asset_id)
+        except NotFound:
+            return True
+        return asset.checksum != entry.checksum
 
     def _settled(self, local: LocalFile) -> LocalFile | None:
         """The file as it is now if it held still since the scan; else report it."""

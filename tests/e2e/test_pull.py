@@ -485,6 +485,33 @@ def test_two_way_local_delete_seen_first_by_an_upload_pass_stays_deleted(
     assert not (mirror / "gone.txt").exists()
 
 
+def test_two_way_conflict_seen_first_by_an_upload_pass_is_left_to_the_pull(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    """The agent may run an upload pass (on a watch event) before the next pull."""
+    doc = writer.upload(ROOT, "doc.txt", b"base\n")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+    mirror = tmp_path / "mirror"
+    sync_once(config)
+    (mirror / "doc.txt").write_bytes(b"edited here, longer\n")
+    writer.revise(doc, "doc.txt", b"edited in Compass\n")
+
+    with open_runtime(load_config(config), "sync") as runtime:
+        [mapping] = runtime.config.mappings
+        upload = run_upload_pass(runtime, mapping, NoProgress())
+        assert writer.asset(doc)["checksum"] == md5(b"edited in Compass\n")
+        pull = run_pull_pass(runtime, mapping, NoProgress())
+        after = run_upload_pass(runtime, mapping, NoProgress())
+
+    assert upload.revised == 0
+    assert "changed in Compass too" in upload.failures[0].reason
+    assert pull.conflicts == 1
+    assert after.revised == 1
+    assert writer.asset(doc)["checksum"] == md5(b"edited here, longer\n")
+    copies = [p.read_bytes() for p in mirror.iterdir() if p.name != "doc.txt"]
+    assert copies == [b"edited in Compass\n"]
+
+
 # -- scale -----------------------------------------------------------------------------
 
 
