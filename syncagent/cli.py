@@ -6,8 +6,10 @@ error, including credentials Compass refuses.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
@@ -38,7 +40,26 @@ def _load(config_path: Path | None) -> Config:
         sys.exit(EXIT_CONFIG)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; the emulator's command is imported only when used, since
+    its server stack is heavy and the agent's own commands do not need it."""
+
+    lazy: ClassVar[dict[str, str]] = {
+        "emulator": "syncagent.emulator.cli:emulator_command"
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module, _, attr = self.lazy[cmd_name].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="syncagent")
 def main() -> None:
     """Sync local folders with Compass folders: ingest, revisions and mirrors."""
@@ -119,12 +140,3 @@ def db_upgrade(config_path: Path | None) -> None:
         click.echo(f"syncagent: {exc}", err=True)
         sys.exit(EXIT_FAILURES)
     click.echo("ledger schema is up to date")
-
-
-def _register_emulator() -> None:
-    from syncagent.emulator.cli import emulator_command
-
-    main.add_command(emulator_command, name="emulator")
-
-
-_register_emulator()
