@@ -27,6 +27,7 @@ class PathFilter:
         self._exclude_path = _compile([p.strip("/") for p in exclude if "/" in p])
         self._include_name = _compile([p for p in include if "/" not in p])
         self._include_path = _compile([p.strip("/") for p in include if "/" in p])
+        self._include_all = "*" in include
 
     def excludes(self, rel_path: str) -> bool:
         """Whether a file or directory is excluded (a directory's contents with it)."""
@@ -44,6 +45,8 @@ class PathFilter:
 
     def wanted(self, rel_path: str) -> bool:
         """Whether an include glob matches a file already known not to be excluded."""
+        if self._include_all:
+            return True
         name = rel_path.rsplit("/", 1)[-1]
         return bool(
             (self._include_name and self._include_name.match(name))

@@ -73,7 +73,9 @@ def plan_upload_pass(
 
     # Files that are known: unchanged, changed, or replaced by another inode.
     new_files: list[LocalFile] = []
-    for rel_path, found in sorted(local.files.items()):
+    # Only what moves is sorted (below): sorting a large unchanged tree costs more
+    # than the rest of a pass with nothing to do.
+    for rel_path, found in local.files.items():
         if rel_path in in_flight:
             continue
         entry = synced.get(rel_path)
@@ -95,12 +97,15 @@ def plan_upload_pass(
         and rel_path not in in_flight
     ]
     by_identity = {(e.inode, e.size, e.mtime_ns): e for e in gone if e.asset_id}
+    new_files.sort(key=_by_path)
     for found in new_files:
         moved = by_identity.pop((found.inode, found.size, found.mtime_ns), None)
         if moved is not None:
             plan.renames.append(Rename(moved, found))
         else:
             plan.uploads.append(found)
+    plan.revisions.sort(key=lambda pair: pair[0].rel_path)
+    plan.checks.sort(key=lambda pair: pair[0].rel_path)
     renamed = {r.entry.rel_path for r in plan.renames}
     deleted = [e for e in gone if e.rel_path not in renamed]
     if remove_deleted:
@@ -115,3 +120,7 @@ def plan_upload_pass(
         if entry.kind == "dir" and rel_path and rel_path not in local.dirs
     )
     return plan
+
+
+def _by_path(found: LocalFile) -> str:
+    return found.rel_path

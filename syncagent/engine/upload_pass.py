@@ -699,9 +699,10 @@ class UploadPass:
 
     def _settle_deleted(self, plan: UploadPlan) -> None:
         # Moves: the old asset goes once the file is verified under its new path.
-        synced = self.ledger.entries(self.mapping_id)
-        moved = [r.entry for r in self._moves if r.local.rel_path in synced]
-        self._remove_remote(moved, "moved")
+        if self._moves:
+            synced = self.ledger.entries(self.mapping_id)
+            moved = [r.entry for r in self._moves if r.local.rel_path in synced]
+            self._remove_remote(moved, "moved")
 
         # Deletions: forgotten, or removed from Compass when the mapping says so.
         self._remove_remote(plan.removals, "removed")
