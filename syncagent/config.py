@@ -17,6 +17,7 @@ CONFIG_ENV = "SYNCAGENT_CONFIG"
 DEFAULT_CONFIG = "agent.toml"
 EMBEDDED = "embedded"
 MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 
 # Skipped in every mapping unless `default_excludes = false`: hidden files, and the temp
 # files of editors, browsers, office suites and copy tools, which are never finished.
@@ -242,13 +243,13 @@ class _Reader:
         except ConfigError as exc:
             raise ConfigError(f"{self.path}: {exc}") from None
 
-    def duration(self, value: Any, key: str) -> float:
+    def duration(self, value: Any, key: str, minimum: float) -> float:
         try:
             seconds = parse_duration(value, key)
         except ConfigError as exc:
             raise ConfigError(f"{self.path}: {exc}") from None
-        if seconds <= 0:
-            raise self.fail(key, "must be more than 0")
+        if seconds < minimum:
+            raise self.fail(key, f"must be at least {minimum:g} seconds")
         return seconds
 
     def path_of(self, value: str) -> Path:
@@ -352,9 +353,10 @@ class _Reader:
             raw, "transfer", {"part_size", "concurrency", "memory_limit"}
         )
         part_size = self.size(table.get("part_size", "8MiB"), "transfer.part_size")
-        if part_size < MIN_PART_SIZE:
+        if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
             raise self.fail(
-                "transfer.part_size", "must be at least 5MiB (5242880 bytes)"
+                "transfer.part_size",
+                "must be between 5MiB (5242880 bytes) and 5GiB, the limits of a part",
             )
         concurrency = self.get(table, "transfer.concurrency", "concurrency", int, 4)
         if not 1 <= concurrency <= 64:
@@ -371,7 +373,7 @@ class _Reader:
         }
         table = self.table(raw, "agent", known)
         values = {
-            name: self.duration(table[name], f"agent.{name}")
+            name: self.duration(table[name], f"agent.{name}", _AGENT_MINIMUMS[name])
             for name in known
             if name in table
         }
@@ -442,6 +444,13 @@ class _Reader:
 
 
 _REQUIRED: Any = object()
+# Below these, a typo would make the agent hammer Compass or spin on the disk.
+_AGENT_MINIMUMS = {
+    "settle_seconds": 0.0,
+    "rescan_interval": 1.0,
+    "pull_interval": 1.0,
+    "shutdown_timeout": 0.0,
+}
 _TOP_LEVEL = {"compass", "ledger", "transfer", "agent", "mapping", "embedded"}
 _DIRECTIONS = ("upload", "download", "both")
 _AFTER = ("keep", "delete", "move")

@@ -95,6 +95,14 @@ def test_password_from_environment(
             ("[[mapping]]", "[agent]\nsettle_seconds = -1\n[[mapping]]"),
             "agent.settle_seconds",
         ),
+        (
+            ("[[mapping]]", "[agent]\npull_interval = 0.001\n[[mapping]]"),
+            "agent.pull_interval",
+        ),
+        (
+            ("[[mapping]]", '[transfer]\npart_size = "6GiB"\n[[mapping]]'),
+            "transfer.part_size",
+        ),
     ],
 )
 def test_bad_values_name_their_key(

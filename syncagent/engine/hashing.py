@@ -20,15 +20,37 @@ class ShortRead(Exception):
 
 
 class Part:
-    """One part of a file, read; its MD5 is computed on first use, once."""
+    """One part of a file, read; its MD5 is computed on first use, once.
 
-    __slots__ = ("_md5", "data", "number", "offset")
+    Its buffer counts against a budget until every holder (the sender and, for a
+    file of several parts, the whole-file digest) has called `release`.
+    """
 
-    def __init__(self, number: int, offset: int, data: bytes) -> None:
+    __slots__ = ("_budget", "_holders", "_lock", "_md5", "data", "number", "offset")
+
+    def __init__(
+        self,
+        number: int,
+        offset: int,
+        data: bytes,
+        budget: BufferBudget | None = None,
+        holders: int = 1,
+    ) -> None:
         self.number = number
         self.offset = offset
         self.data = data
         self._md5: str | None = None
+        self._budget = budget
+        self._holders = holders
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        """One holder is done with the buffer; the last one frees its budget."""
+        with self._lock:
+            self._holders -= 1
+            last = self._holders == 0
+        if last and self._budget is not None:
+            self._budget.release(len(self.data))
 
     def md5(self) -> str:
         """MD5 of the part as 32 lowercase hex digits."""
@@ -108,23 +130,35 @@ class PartReader:
         self._only: Part | None = None
 
     def parts(self) -> Iterator[Part]:
-        """Each part in order; the caller must `budget.release(len(part.data))`."""
+        """Each part in order; the caller must `part.release()` each one."""
+        holders = 1 if self.part_count == 1 else 2
         try:
             for number in range(1, self.part_count + 1):
                 offset, length = part_span(number, self.size, self.part_size)
                 self.budget.acquire(length)
                 try:
-                    part = Part(number, offset, self._read_exactly(length))
+                    data = self._read_exactly(length)
                 except BaseException:
                     self.budget.release(length)
                     raise
+                part = Part(number, offset, data, self.budget, holders)
+                del data
                 if self.part_count == 1:
                     self._only = part
                 else:
-                    self._hasher.submit(self._whole.update, part.data)
+                    self._hasher.submit(self._feed_whole, part)
                 yield part
+                # Drop this frame's hold before the next read, so that with parts
+                # larger than the budget only one buffer is alive at a time.
+                del part
         finally:
             self._hasher.shutdown(wait=True)
+
+    def _feed_whole(self, part: Part) -> None:
+        try:
+            self._whole.update(part.data)
+        finally:
+            part.release()
 
     def whole_md5(self) -> str:
         """MD5 of the whole file, once `parts` is exhausted."""

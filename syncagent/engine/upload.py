@@ -387,18 +387,20 @@ class Uploader:
         try:
             for part in reader.parts():
                 if stop is not None and stop.is_set():
-                    self.budget.release(len(part.data))
+                    part.release()
                     wait(in_flight)
                     self._raise_failed(in_flight)
                     raise UploadStopped()
                 if part.number in confirmed:
-                    self.budget.release(len(part.data))
-                    if confirmed[part.number] != part.md5():
+                    same = confirmed[part.number] == part.md5()
+                    part.release()
+                    if not same:
                         raise FileChanged("differs from the parts already sent")
                     continue
                 in_flight.append(
                     self.part_pool.submit(self._put, upload, urls, part, stop)
                 )
+                del part  # the sender holds it now; keep no second reference
                 self._raise_failed(in_flight)
             wait(in_flight)
             self._raise_failed(in_flight)
@@ -453,7 +455,7 @@ class Uploader:
                         raise
                     log.warning("part %d: %s; sending it again", part.number, exc)
         finally:
-            self.budget.release(len(part.data))
+            part.release()
         self.counters.add(sent=len(part.data))
         self.progress.bytes_sent(len(part.data))
         self.client.complete_parts(upload.asset_id, [(part.number, part.md5())])

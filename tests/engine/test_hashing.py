@@ -28,7 +28,7 @@ def read_all(
     parts = []
     for part in reader.parts():
         parts.append((part.number, len(part.data), part.md5()))
-        budget.release(len(part.data))
+        part.release()
     return parts, reader.whole_md5(), reader.bytes_read
 
 
@@ -107,3 +107,18 @@ def test_budget_always_admits_one_oversized_buffer() -> None:
     budget = BufferBudget(10)
     budget.acquire(100)
     assert budget.used == 100
+
+
+def test_parts_larger_than_the_budget_are_held_one_at_a_time() -> None:
+    data = bytes(range(250)) * 2  # five parts of 100 bytes
+    budget = BufferBudget(10)
+    reader = PartReader(io.BytesIO(data), len(data), 100, budget)
+    seen = []
+
+    for part in reader.parts():
+        seen.append(budget.used)
+        part.release()
+
+    assert seen == [100] * 5
+    assert reader.whole_md5() == hashlib.md5(data).hexdigest()
+    assert budget.used == 0
