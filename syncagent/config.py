@@ -21,6 +21,12 @@ MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 
 # Skipped in every mapping unless `default_excludes = false`: hidden files, and the temp
 # files of editors, browsers, office suites and copy tools, which are never finished.
+# The conflict copies a two-way pull saves beside a file changed on both sides:
+# `<name> (conflict <UTC date> asset <id>).<ext>`. Only two-way mappings make them.
+CONFLICT_COPY_EXCLUDE = (
+    "* (conflict [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] asset [0-9]*)*"
+)
+
 DEFAULT_EXCLUDES = (
     ".*",
     "*~",
@@ -43,8 +49,6 @@ DEFAULT_EXCLUDES = (
     "Icon\r",
     "__MACOSX",
     "*.error.txt",
-    # The conflict copies a pull saves beside a file changed on both sides.
-    "* (conflict * asset *)*",
 )
 # Never synced up, even with `default_excludes = false`: the trash, proxies and temp
 # files a pull keeps in a mirror.
@@ -397,10 +401,13 @@ class _Reader:
             excludes = list(DEFAULT_EXCLUDES) + excludes
         else:
             excludes = list(RESERVED_EXCLUDES) + excludes
+        direction = self.choice(raw, f"{key}.direction", "direction", _DIRECTIONS)
+        if direction == "both":
+            excludes.append(CONFLICT_COPY_EXCLUDE)
         return MappingConfig(
             local_root=self.path_of(local),
             folder_id=folder_id,
-            direction=self.choice(raw, f"{key}.direction", "direction", _DIRECTIONS),
+            direction=direction,
             include=tuple(self.globs(raw, f"{key}.include", "include", ["*"])),
             exclude=tuple(excludes),
             mode=self.choice(raw, f"{key}.mode", "mode", ("sync", "dropbox")),

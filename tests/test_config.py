@@ -167,3 +167,23 @@ def test_embedded_data_that_is_a_file_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"embedded\.data: .*taken is not a folder"):
         load_config(write(tmp_path, text))
+
+
+def test_conflict_copies_are_excluded_only_in_two_way_mappings(tmp_path: Path) -> None:
+    from syncagent.engine.filters import PathFilter
+
+    ordinary = "Team (conflict review asset list).txt"
+    copy = "notes (conflict 2026-12-04 asset 4711).txt"
+    upload = load_config(write(tmp_path, MINIMAL)).mappings[0]
+    both = load_config(
+        write(
+            tmp_path,
+            MINIMAL.replace("folder_id = 1001", 'folder_id = 1001\ndirection = "both"'),
+        )
+    ).mappings[0]
+
+    upload_rules = PathFilter(upload.include, upload.exclude)
+    both_rules = PathFilter(both.include, both.exclude)
+    assert upload_rules.includes_file(ordinary) and upload_rules.includes_file(copy)
+    assert both_rules.includes_file(ordinary)
+    assert not both_rules.includes_file(copy)

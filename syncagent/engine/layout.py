@@ -5,7 +5,7 @@
     <root>/<dir>/<name> (conflict <UTC date> asset <id>).<ext>
 
 All three are kept out of uploads: the first two by the reserved-name excludes, conflict
-copies by the `* (conflict * asset *)*` default exclude.
+copies by the exclude every two-way mapping gets (`config.CONFLICT_COPY_EXCLUDE`).
 """
 
 from __future__ import annotations

@@ -345,6 +345,17 @@ class Uploader:
             self.client.delete_from_folders({upload.asset_id: [upload.folder_id]})
 
     def _open_asset(self, upload: UploadRecord, describe: Describe) -> UploadRecord:
+        if upload.kind == "revision" and not self._still_ours(upload):
+            # The asset was deleted, or left this folder, since the last sync: the
+            # file goes up as a new asset rather than into someone else's.
+            log.info(
+                "%s: asset %s is no longer in folder %d; uploading as a new asset",
+                upload.rel_path,
+                upload.asset_id,
+                upload.folder_id,
+            )
+            self.ledger.make_upload_new(upload.upload_id)
+            upload = replace(upload, kind="new", asset_id=None, confirmed_parts={})
         if upload.kind == "new":
             return self.create_assets([upload], describe)[0]
         assert upload.asset_id is not None
@@ -353,6 +364,15 @@ class Uploader:
         )
         self.ledger.reset_upload(upload.upload_id, state="created")
         return replace(upload, state="created", confirmed_parts={})
+
+    def _still_ours(self, upload: UploadRecord) -> bool:
+        """Whether the asset a revision is for still exists in the upload's folder."""
+        assert upload.asset_id is not None
+        try:
+            asset = self.client.get_asset(upload.asset_id)
+        except NotFound:
+            return False
+        return upload.folder_id in asset.folder_ids
 
     def _initiate(self, upload: UploadRecord) -> UploadRecord:
         assert upload.asset_id is not None

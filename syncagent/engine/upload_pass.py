@@ -395,7 +395,9 @@ class UploadPass:
             rel_path=current.rel_path,
             kind="revision",
             folder_id=entry.folder_id,
-            remote_name=PurePosixPath(current.rel_path).name,
+            # The asset keeps its Compass name: a local name may have been made
+            # safe for the disk (a pulled `what?.txt` is `what_.txt` here).
+            remote_name=entry.remote_name or PurePosixPath(current.rel_path).name,
             asset_id=entry.asset_id,
             file_size=current.size,
             mtime_ns=current.mtime_ns,
@@ -406,12 +408,18 @@ class UploadPass:
         self._carry(upload)
 
     def _changed_in_compass(self, entry: EntryRecord) -> bool:
-        """Whether the entry's asset holds other bytes than both sides agreed on."""
+        """Whether the entry's asset holds other bytes than both sides agreed on.
+
+        An asset that is gone from the folder is no conflict: the file then goes up
+        as a new asset.
+        """
         assert entry.asset_id is not None
         try:
             asset = self.client.get_asset(entry.asset_id)
         except NotFound:
-            return True
+            return False
+        if entry.folder_id not in asset.folder_ids:
+            return False
         return asset.checksum != entry.checksum
 
     def _settled(self, local: LocalFile) -> LocalFile | None:

@@ -459,6 +459,11 @@ class Ledger:
                 update(Upload).where(Upload.upload_id == upload_id).values(**values)
             )
 
+    def make_upload_new(self, upload_id: int) -> None:
+        """Turn a revision whose asset is gone into the upload of a new asset."""
+        self.reset_upload(upload_id, state="creating", forget_asset=True)
+        self._update_upload(upload_id, kind="new")
+
     def restat_upload(
         self, upload_id: int, *, file_size: int, mtime_ns: int, inode: int
     ) -> None:

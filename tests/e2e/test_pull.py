@@ -7,6 +7,7 @@ Assets, revisions, renames and removals are made with plain httpx calls
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import random
@@ -240,7 +241,9 @@ def test_an_interrupted_download_resumes_with_range(
 
     assert pulled(reports).downloaded == 1
     assert (tmp_path / "mirror/big.bin").read_bytes() == data
-    assert any("resuming at byte 3145728" in r.getMessage() for r in caplog.records)
+    resumed = [r.getMessage() for r in caplog.records if "resuming" in r.getMessage()]
+    assert resumed[0].startswith("big.bin: ")  # the file, not the temp file
+    assert resumed[0].endswith("resuming at byte 3145728")
     stats = writer.stats()
     assert stats["downloads"] == 2
     # The server produced 4 MiB before the drop; starting over would have cost those
@@ -267,6 +270,32 @@ def test_a_download_left_half_done_resumes_on_the_next_pass(
     assert (mirror / "big.bin").read_bytes() == data
     assert writer.stats()["download_bytes_sent"] == 2 * MIB
     assert not temp.exists()
+
+
+def test_a_hard_link_planted_at_the_temp_name_is_never_written_through(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    data = b"hardlink temp attack"
+    asset_id = writer.upload(ROOT, "attack.txt", data)
+    outside, mirror = tmp_path / "outside", tmp_path / "mirror"
+    outside.mkdir()
+    mirror.mkdir()
+    (outside / "victim.txt").write_bytes(b"V" * 200)
+    (outside / "short.txt").write_bytes(b"V" * 5)  # shorter: would be "resumed"
+    for victim in ("victim.txt", "short.txt"):
+        temp = mirror / temp_name(source_key(asset_id, md5(data)))
+        temp.hardlink_to(outside / victim)
+        config = mirror_config(tmp_path, emulator.url)
+
+        report = pulled(sync_once(config))
+
+        assert report.ok and report.downloaded + report.restored == 1
+        assert (mirror / "attack.txt").read_bytes() == data
+        assert (mirror / "attack.txt").stat().st_nlink == 1
+        assert not temp.exists()
+        (mirror / "attack.txt").unlink()
+    assert (outside / "victim.txt").read_bytes() == b"V" * 200
+    assert (outside / "short.txt").read_bytes() == b"V" * 5
 
 
 def test_a_download_that_fails_its_checksum_is_never_placed(
@@ -367,6 +396,134 @@ def test_nothing_is_written_through_a_symbolic_link(
     assert [f.rel_path for f in second.failures] == [synced_dir.name]
     assert "symbolic link" in second.failures[0].reason
     assert list(outside.iterdir()) == []
+
+
+def status_of(config: Path) -> tuple[int, dict[str, object]]:
+    """`syncagent status --json`: its exit code and its first mapping."""
+    command = [sys.executable, "-m", "syncagent", "status", "--json"]
+    done = subprocess.run(
+        [*command, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode, json.loads(done.stdout)["mappings"][0]
+
+
+def test_one_blocked_folder_fails_alone_and_the_rest_of_the_pull_goes_on(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    normal = writer.upload(ROOT, "normal.txt", b"v1\n")
+    new_sub = writer.make_folder("NewSub", ROOT)
+    writer.upload(new_sub, "ns.txt", b"ns\n")
+    other = writer.make_folder("Other", ROOT)
+    writer.upload(other, "o.txt", b"o\n")
+    config = mirror_config(tmp_path, emulator.url)
+    mirror = tmp_path / "mirror"
+    assert pulled(sync_once(config)).ok
+
+    # One folder becomes a file, another a link; Compass changes everywhere.
+    (mirror / "NewSub").rename(tmp_path / "newsub-away")
+    (mirror / "NewSub").write_bytes(b"i am a file\n")
+    (mirror / "Other").rename(tmp_path / "other-away")
+    (mirror / "Other").symlink_to(outside, target_is_directory=True)
+    writer.revise(normal, "normal.txt", b"v2, longer\n")
+    writer.upload(ROOT, "new.txt", b"new\n")
+    writer.upload(new_sub, "ns2.txt", b"ns2\n")
+    writer.upload(other, "o2.txt", b"o2\n")
+
+    blocked = pulled(sync_once(config))
+
+    assert (mirror / "normal.txt").read_bytes() == b"v2, longer\n"
+    assert (mirror / "new.txt").read_bytes() == b"new\n"
+    assert (blocked.updated, blocked.downloaded) == (1, 1)
+    failures = {f.rel_path: f.reason for f in blocked.failures}
+    assert failures == {
+        "NewSub": "NewSub is a symbolic link or a file, not a folder; nothing was "
+        "written there",
+        "Other": "Other is a symbolic link or a file, not a folder; nothing was "
+        "written there",
+    }
+    assert (mirror / "NewSub").read_bytes() == b"i am a file\n"
+    assert list(outside.iterdir()) == []
+    code, mapping = status_of(config)
+    assert (code, mapping["failed"]) == (1, 2)
+
+    # Once the folders are back, the next pull fills them and status is clear.
+    (mirror / "NewSub").unlink()
+    (tmp_path / "newsub-away").rename(mirror / "NewSub")
+    (mirror / "Other").unlink()
+    (tmp_path / "other-away").rename(mirror / "Other")
+
+    fixed = pulled(sync_once(config))
+
+    assert fixed.ok, fixed.failures
+    assert (mirror / "NewSub" / "ns2.txt").read_bytes() == b"ns2\n"
+    assert (mirror / "Other" / "o2.txt").read_bytes() == b"o2\n"
+    code, mapping = status_of(config)
+    assert (code, mapping["failed"], mapping["failures"]) == (0, 0, [])
+
+
+def test_status_forgets_a_pull_failure_once_a_later_pull_gets_past_it(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    report = writer.upload(ROOT, "report.txt", b"r\n")
+    config = mirror_config(tmp_path, emulator.url)
+    mirror = tmp_path / "mirror"
+    assert pulled(sync_once(config)).ok
+    (mirror / ".syncagent-trash").symlink_to(outside, target_is_directory=True)
+    writer.remove(ROOT, [report])
+
+    refused = pulled(sync_once(config))
+
+    assert [f.rel_path for f in refused.failures] == ["report.txt"]
+    assert (mirror / "report.txt").exists() and list(outside.iterdir()) == []
+    assert status_of(config)[0] == 1
+
+    (mirror / ".syncagent-trash").unlink()
+    trashed = pulled(sync_once(config))
+
+    assert (trashed.ok, trashed.trashed) == (True, 1)
+    assert (mirror / ".syncagent-trash" / "report.txt").read_bytes() == b"r\n"
+    code, mapping = status_of(config)
+    assert (code, mapping["failed"], mapping["failures"]) == (0, 0, [])
+
+
+def test_a_link_in_place_of_a_file_and_a_kept_change_are_said_plainly(
+    emulator: EmulatorServer,
+    writer: CompassWriter,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.txt").write_bytes(b"precious")
+    writer.upload(ROOT, "CON.txt", b"c")
+    gone = writer.upload(ROOT, "x.txt", b"x")
+    config = mirror_config(tmp_path, emulator.url)
+    mirror = tmp_path / "mirror"
+    assert pulled(sync_once(config)).ok
+    (mirror / "CON_.txt").unlink()
+    (mirror / "CON_.txt").symlink_to(outside / "victim.txt")
+    (mirror / "x.txt").write_bytes(b"changed here")
+    writer.remove(ROOT, [gone])
+
+    with caplog.at_level(logging.INFO, logger="syncagent.engine"):
+        report = pulled(sync_once(config))
+
+    assert {f.rel_path: f.reason for f in report.failures} == {
+        "CON_.txt": "CON_.txt is a symbolic link or not a regular file; nothing was "
+        "written there"
+    }
+    assert (outside / "victim.txt").read_bytes() == b"precious"
+    messages = [r.getMessage() for r in caplog.records]
+    assert "x.txt: removed in Compass but changed here; kept" in messages
+    assert (mirror / "x.txt").read_bytes() == b"changed here"
 
 
 # -- two-way ---------------------------------------------------------------------------
@@ -510,6 +667,25 @@ def test_two_way_conflict_seen_first_by_an_upload_pass_is_left_to_the_pull(
     assert writer.asset(doc)["checksum"] == md5(b"edited here, longer\n")
     copies = [p.read_bytes() for p in mirror.iterdir() if p.name != "doc.txt"]
     assert copies == [b"edited in Compass\n"]
+
+
+def test_two_way_revision_of_a_file_with_a_made_safe_name_keeps_the_compass_name(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    asset_id = writer.upload(ROOT, "what?.txt", b"question\n")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+    mirror = tmp_path / "mirror"
+    sync_once(config)
+    [local] = [p for p in mirror.iterdir() if p.is_file()]
+    assert local.name == "what_.txt"  # made safe for every platform's disk
+    local.write_bytes(b"answered here\n")
+
+    reports = sync_once(config)
+
+    assert uploaded(reports).revised == 1
+    asset = writer.asset(asset_id)
+    assert asset["name"] == "what?.txt"
+    assert asset["checksum"] == md5(b"answered here\n")
 
 
 # -- scale -----------------------------------------------------------------------------

@@ -245,3 +245,29 @@ def test_a_lost_ledger_or_a_narrowed_include_adopts_rather_than_duplicates(
     assert widened.mapping["uploaded"] == 0
     assert widened.mapping["adopted"] == 291
     assert_mirrored(root, view, 1001)
+
+
+def test_a_file_edited_after_its_asset_was_deleted_goes_up_as_a_new_asset(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    root.mkdir()
+    (root / "memo.txt").write_text("first")
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    assert run_sync(config).returncode == 0
+    [old] = view.tree(1001)["memo.txt"]
+    view.post(
+        "/api/v1/asset_items/delete_from_folders",
+        [{"asset_item_id": old["id"], "folder_ids": [1001]}],
+    )
+    (root / "memo.txt").write_text("edited after the asset was deleted")
+
+    result = run_sync(config)
+
+    assert result.returncode == 0, result.failures()
+    assert (result.mapping["uploaded"], result.mapping["revised"]) == (1, 0)
+    remote = assert_mirrored(root, view, 1001)
+    assert remote["memo.txt"]["id"] != old["id"]
+    assert run_sync(config).mapping["unchanged"] == 1
