@@ -75,6 +75,10 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Python's sqlite3 runs DDL outside any transaction; with its own transaction
+    # handling off and BEGIN emitted below, a schema migration that fails half-way
+    # (a full disk, a crash) leaves nothing behind.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -94,7 +98,12 @@ def create_ledger_engine(url: str) -> Engine:
         url, connect_args={"check_same_thread": False, "timeout": 30}
     )
     event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 _ENTRY_COLUMNS = (

@@ -140,3 +140,31 @@ def test_one_live_pass_per_mapping(ledger: Ledger) -> None:
     ledger.start_pass(mapping_id, "upload", "host:2:b", lambda owner: False)
     last = ledger.last_pass(mapping_id, "upload")
     assert last is not None and last.finished_at is None
+
+
+def test_a_migration_cut_short_by_a_full_disk_leaves_nothing_half_done(
+    tmp_path: Path,
+) -> None:
+    from sqlalchemy import event, inspect
+    from sqlalchemy.exc import OperationalError
+
+    from syncagent.ledger import migrate
+    from syncagent.ledger.store import create_ledger_engine
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    cramped = create_ledger_engine(url)
+
+    @event.listens_for(cramped, "connect")
+    def tiny_disk(dbapi_connection: object, _record: object) -> None:
+        cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        cursor.execute("PRAGMA max_page_count=12")  # room for a few tables only
+        cursor.close()
+
+    with pytest.raises(OperationalError, match="database or disk is full"):
+        migrate.upgrade(cramped)
+    assert inspect(cramped).get_table_names() in ([], ["alembic_version"])
+    cramped.dispose()
+
+    roomy = Ledger(url)  # space is back: the migration runs from the start
+
+    assert current_revision(roomy.engine) == migrate.head_revision(roomy.engine)
