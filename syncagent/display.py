@@ -26,7 +26,7 @@ from syncagent.engine.progress import NoProgress
 from syncagent.engine.progress import Progress as ProgressEvents
 from syncagent.engine.pull_report import PullReport
 from syncagent.engine.report import PassReport
-from syncagent.logs import ScrubbingFormatter
+from syncagent.logs import ScrubbingFormatter, one_line
 
 
 class BarProgress:
@@ -158,22 +158,28 @@ def print_summary(reports: Sequence[PassReport], out: TextIO, *, dry_run: bool) 
         arrow = "<-" if isinstance(report, PullReport) else "->"
         head = f"{report.local_root} {arrow} Compass folder {report.folder_id}"
         if report.fatal is not None:
-            print(f"{head}: not synced: {report.fatal}", file=out)
+            print(f"{head}: not synced: {one_line(report.fatal)}", file=out)
             continue
         if dry_run:
             print(f"{head}: would do {len(report.planned)} things", file=out)
             for action, path in report.planned:
-                print(f"  {action}: {path}", file=out)
+                print(f"  {action}: {one_line(path)}", file=out)
             continue
         print(f"{head}: {_describe(report)}", file=out)
         if report.failures:
             print(f"  {len(report.failures)} not synced:", file=out)
             for failed in sorted(report.failures, key=lambda f: f.rel_path):
-                print(f"    {failed.rel_path}: {failed.reason}", file=out)
+                print(
+                    f"    {one_line(failed.rel_path)}: {one_line(failed.reason)}",
+                    file=out,
+                )
         if isinstance(report, PullReport) and report.notices:
             print(f"  {len(report.notices)} to note:", file=out)
             for noted in sorted(report.notices, key=lambda f: f.rel_path):
-                print(f"    {noted.rel_path}: {noted.reason}", file=out)
+                print(
+                    f"    {one_line(noted.rel_path)}: {one_line(noted.reason)}",
+                    file=out,
+                )
 
 
 def print_json(

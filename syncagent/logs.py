@@ -24,6 +24,7 @@ _SECRETS = [
     ),
     (re.compile(r"(?i)(\"password\"\s*:\s*\")[^\"]*"), r"\1[redacted]"),
 ]
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _QUIET = (
     "httpx",
     "httpcore",
@@ -43,8 +44,17 @@ def scrub(text: str) -> str:
     return text
 
 
+def one_line(text: str) -> str:
+    """Control characters escaped, so that a file name cannot forge a log line."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+
+
 class ScrubbingFormatter(logging.Formatter):
-    """Plain lines, secrets scrubbed."""
+    """Plain lines, secrets scrubbed, one record per line (a traceback aside)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         return scrub(super().format(record))

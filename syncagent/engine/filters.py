@@ -3,27 +3,41 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from fnmatch import translate
 
+from syncagent.config import DEFAULT_EXCLUDES, RESERVED_EXCLUDES
 
-def _compile(patterns: Sequence[str]) -> re.Pattern[str] | None:
+_CASELESS = frozenset(DEFAULT_EXCLUDES) | frozenset(RESERVED_EXCLUDES)
+
+
+def _compile(
+    patterns: Sequence[str], caseless: Collection[str] = ()
+) -> re.Pattern[str] | None:
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{translate(p)})" for p in patterns))
+    parts = [
+        f"(?i:{translate(p)})" if p in caseless else f"(?:{translate(p)})"
+        for p in patterns
+    ]
+    return re.compile("|".join(parts))
 
 
 class PathFilter:
     """Include/exclude globs; a glob with no '/' matches any single path component.
 
-    Globs are compiled into one regular expression per kind, since a scan asks about
-    every path of the tree.
+    The default excludes match whatever the case (`THUMBS.DB`, `~DF1A.TMP`: files from
+    Windows and macOS shares); the user's own globs match case by case. Globs are
+    compiled into one regular expression per kind, since a scan asks about every path
+    of the tree.
     """
 
     def __init__(self, include: Sequence[str], exclude: Sequence[str]) -> None:
         self.include = tuple(include)
         self.exclude = tuple(exclude)
-        self._exclude_name = _compile([p for p in exclude if "/" not in p])
+        self._exclude_name = _compile(
+            [p for p in exclude if "/" not in p], caseless=_CASELESS
+        )
         self._exclude_path = _compile([p.strip("/") for p in exclude if "/" in p])
         self._include_name = _compile([p for p in include if "/" not in p])
         self._include_path = _compile([p.strip("/") for p in include if "/" in p])

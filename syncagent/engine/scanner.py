@@ -136,4 +136,5 @@ def _is_utf8(name: str) -> bool:
 
 
 def _printable(rel_path: str) -> str:
-    return rel_path.encode("utf-8", "backslashreplace").decode("utf-8")
+    """A name that is not UTF-8, with its odd bytes shown as \\xNN."""
+    return os.fsencode(rel_path).decode("utf-8", "backslashreplace")

@@ -36,3 +36,17 @@ def test_excluded_directory_name_matches_at_any_depth() -> None:
     assert rules.excludes("a/cache")
     assert rules.excludes("cache")
     assert not rules.excludes("cachet")
+
+
+def test_default_excludes_match_whatever_the_case_but_user_globs_do_not() -> None:
+    rules = PathFilter(["*"], [*DEFAULT_EXCLUDES, "*.raw"])
+    for rel_path in [
+        "A.TMP",
+        "THUMBS.DB",
+        "Desktop.ini",
+        "~$Budget.XLSX",
+        "clip.MOV.PART",
+    ]:
+        assert not rules.includes_file(rel_path), rel_path
+    assert not rules.includes_file("take.raw")
+    assert rules.includes_file("take.RAW")

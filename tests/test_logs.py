@@ -1,0 +1,59 @@
+"""Log lines: secrets scrubbed, one record per line whatever a file name holds."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from syncagent.display import print_summary
+from syncagent.engine.report import PassReport
+from syncagent.logs import setup_logging
+
+FORGED = "a.txt\n17:00:00 ERROR sync stopped: forged\tline"
+
+
+def log_once(fmt: str, message: str, *args: object) -> str:
+    stream = io.StringIO()
+    handler = setup_logging(fmt=fmt, stream=stream)
+    try:
+        logging.getLogger("syncagent.test").warning(message, *args)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return stream.getvalue()
+
+
+def test_a_file_name_cannot_forge_a_log_line() -> None:
+    text = log_once("text", "%s: uploaded", FORGED)
+
+    assert text.count("\n") == 1
+    assert "a.txt\\n17:00:00 ERROR sync stopped: forged\\tline: uploaded" in text
+
+
+def test_json_lines_stay_one_object_per_line() -> None:
+    text = log_once("json", "%s: uploaded", FORGED)
+
+    assert text.count("\n") == 1
+    assert json.loads(text)["message"] == f"{FORGED}: uploaded"
+
+
+def test_secrets_are_scrubbed_from_messages() -> None:
+    text = log_once(
+        "text",
+        "PUT %s failed with Bearer %s",
+        "http://h/s3/parts/k/1?X-Amz-Expires=900&X-Amz-Signature=abc123",
+        "eyJhbGciOiJIUzI1NiJ9.eyJ1c2VyX2lkIjoxfQ.sig",
+    )
+
+    assert "abc123" not in text and "eyJ" not in text
+
+
+def test_the_summary_escapes_names_too() -> None:
+    report = PassReport("/media", 1001)
+    report.fail(FORGED, "cannot read the file: Permission denied", permanent=True)
+    out = io.StringIO()
+
+    print_summary([report], out, dry_run=False)
+
+    assert "\n17:00:00 ERROR" not in out.getvalue()
+    assert "a.txt\\n17:00:00 ERROR" in out.getvalue()
