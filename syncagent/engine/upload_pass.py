@@ -454,7 +454,7 @@ class UploadPass:
         candidates = self._same_name_assets(folders, new_files)
         if not candidates:
             return list(new_files)
-        claimed = self.ledger.claimed_asset_ids(self.mapping_id)
+        claimed = self.ledger.claimed_asset_ids(*self._live_mappings())
         wanted = sorted({a for ids in candidates.values() for a in ids} - claimed)
         details = {a.asset_id: a for a in self.client.get_assets(wanted)}
         remaining = []
@@ -473,6 +473,19 @@ class UploadPass:
             else:
                 claimed.add(adopted)
         return remaining
+
+    def _live_mappings(self) -> list[int]:
+        """This mapping and the others whose local root still exists.
+
+        An asset known to another live mapping is that mapping's file, never this
+        one's; the claims of a root that is gone (moved, renamed) are stale, so its
+        files found under their new root are adopted rather than uploaded again.
+        """
+        return [
+            mapping_id
+            for mapping_id, local_root in self.ledger.mappings().items()
+            if mapping_id == self.mapping_id or os.path.isdir(local_root)
+        ]
 
     def _same_name_assets(
         self, folders: FolderMap, new_files: Sequence[LocalFile]

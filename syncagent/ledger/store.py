@@ -249,22 +249,28 @@ class Ledger:
             )
         return found
 
-    def claimed_asset_ids(self, mapping_id: int) -> set[int]:
-        """Asset IDs the ledger knows for a mapping, synced or in flight."""
+    def claimed_asset_ids(self, *mapping_ids: int) -> set[int]:
+        """Asset IDs the ledger knows for these mappings, synced or in flight."""
         with self._read() as session:
             synced = session.scalars(
                 select(Entry.asset_id).where(
-                    Entry.mapping_id == mapping_id, Entry.asset_id.is_not(None)
+                    Entry.mapping_id.in_(mapping_ids), Entry.asset_id.is_not(None)
                 )
             )
             flying = session.scalars(
                 select(Upload.asset_id).where(
-                    Upload.mapping_id == mapping_id, Upload.asset_id.is_not(None)
+                    Upload.mapping_id.in_(mapping_ids), Upload.asset_id.is_not(None)
                 )
             )
             return {a for a in synced if a is not None} | {
                 a for a in flying if a is not None
             }
+
+    def mappings(self) -> dict[int, str]:
+        """Every mapping the ledger has seen: its ID and local root."""
+        with self._read() as session:
+            rows = session.execute(select(Mapping.mapping_id, Mapping.local_root))
+            return {mapping_id: root for mapping_id, root in rows}
 
     def put_entry(self, mapping_id: int, entry: EntryRecord) -> None:
         """Record an entry as synced, replacing what was there for its path."""

@@ -246,6 +246,14 @@ def test_a_lost_ledger_or_a_narrowed_include_adopts_rather_than_duplicates(
     assert widened.mapping["adopted"] == 291
     assert_mirrored(root, view, 1001)
 
+    root.rename(tmp_path / "moved")  # the user moves the folder: a new mapping
+    moved = run_sync(
+        write_config(tmp_path, emulator.url, [{"local": "moved", "folder_id": 1001}])
+    )
+
+    assert (moved.mapping["uploaded"], moved.mapping["adopted"]) == (0, 294)
+    assert_mirrored(tmp_path / "moved", view, 1001)
+
 
 def test_a_file_edited_after_its_asset_was_deleted_goes_up_as_a_new_asset(
     tmp_path: Path, emulator: EmulatorServer, view: RemoteView
