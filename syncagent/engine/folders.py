@@ -51,6 +51,7 @@ class FolderMap:
         if folder_id is None:
             folder_id = self._create(parent_id, name)
             self.created.add(folder_id)
+            log.info("%s: made Compass folder %d", rel_dir, folder_id)
         self.folder_ids[rel_dir] = folder_id
         self.ledger.put_entry(
             self.mapping_id,
@@ -85,6 +86,5 @@ class FolderMap:
             if found is None:
                 raise
             return found
-        log.info("%s: created folder %d under %d", name, folder_id, parent_id)
         self._listings.setdefault(parent_id, {})[name] = folder_id
         return folder_id

@@ -722,11 +722,13 @@ class UploadPass:
         # Moves: the old asset goes once the file is verified under its new path.
         if self._moves:
             synced = self.ledger.entries(self.mapping_id)
-            moved = [r.entry for r in self._moves if r.local.rel_path in synced]
-            self._remove_remote(moved, "moved")
+            for rename in self._moves:
+                if rename.local.rel_path in synced:
+                    why = f"the file moved to {rename.local.rel_path}"
+                    self._remove_remote([rename.entry], "moved", why)
 
         # Deletions: forgotten, or removed from Compass when the mapping says so.
-        self._remove_remote(plan.removals, "removed")
+        self._remove_remote(plan.removals, "removed", "the file was deleted here")
         if self.mapping.downloads:
             # Two-way: remember the delete, or the next pull brings the file back.
             for entry in plan.forgets:
@@ -738,7 +740,9 @@ class UploadPass:
             self.ledger.remove_entries(self.mapping_id, forgotten)
         self.report.count("forgotten", sum(e.kind == "file" for e in plan.forgets))
 
-    def _remove_remote(self, entries: Sequence[EntryRecord], counter: str) -> None:
+    def _remove_remote(
+        self, entries: Sequence[EntryRecord], counter: str, why: str
+    ) -> None:
         for entry in entries:
             if entry.asset_id is None or entry.folder_id is None:
                 continue
@@ -754,7 +758,11 @@ class UploadPass:
             self.ledger.remove_entries(self.mapping_id, [entry.rel_path])
             self.report.count(counter)
             log.info(
-                "%s: asset %d %s in Compass", entry.rel_path, entry.asset_id, counter
+                "%s: %s; its asset %d removed from Compass folder %d",
+                entry.rel_path,
+                why,
+                entry.asset_id,
+                entry.folder_id,
             )
 
     # -- reporting --------------------------------------------------------------
