@@ -10,8 +10,9 @@ the emulator follows docs/architecture.md. Modules, outside in:
     api_*, multipart  the Compass routes; completion and assembly finish uploads
     s3                presigned part PUTs and object downloads (Range, HEAD)
     admin             loopback-only test helpers under /_emulator/
-    search, views, serialize, access, records, metadata, vocabulary
-                      queries, JSON shapes, permission checks and reference data
+    search, views, serialize, access, grants, records, metadata, vocabulary
+                      queries, JSON shapes, permission checks (cached per user)
+                      and reference data
     context, db, objects, signing, tokens, clock, stats, proxy_jobs, proxies
                       state: SQLite via SQLAlchemy, files under objects/, keys
 """

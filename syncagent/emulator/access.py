@@ -1,20 +1,26 @@
-"""Lookups shared by the routes: records by ID (404) and permission checks (403)."""
+"""Lookups shared by the routes: records by ID (404) and permission checks (403).
+
+Permission flags come from the in-memory cache of grants.py.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from syncagent.emulator.db import (
-    PERMISSION_NAMES,
-    Asset,
-    AssetFolder,
-    Folder,
-    Permission,
-)
+from syncagent.emulator.db import Asset, AssetFolder, Folder, Record, core
+from syncagent.emulator.grants import grants_of
 from syncagent.emulator.web import ApiError, not_found
+
+_ASSET_ROW = select(Asset.__table__).where(Asset.id == bindparam("asset_id"))
+_ASSET_FOLDERS = (
+    select(Asset.id, AssetFolder.folder_id)
+    .outerjoin(AssetFolder, AssetFolder.asset_id == Asset.id)
+    .where(Asset.id == bindparam("asset_id"))
+)
 
 
 def load_folder(session: Session, folder_id: int) -> Folder:
@@ -23,6 +29,14 @@ def load_folder(session: Session, folder_id: int) -> Folder:
     if folder is None:
         raise not_found(f"folder {folder_id}")
     return folder
+
+
+def load_asset_record(db: Connection, asset_id: int) -> Record:
+    """Return the asset item's row (all columns, as the ORM names them) or the 404."""
+    asset = db.execute(_ASSET_ROW, {"asset_id": asset_id}).first()
+    if asset is None:
+        raise not_found(f"asset item {asset_id}")
+    return asset
 
 
 def load_asset(session: Session, asset_id: int) -> Asset:
@@ -50,29 +64,18 @@ def folder_ids_of(session: Session, asset_id: int) -> list[int]:
     return sorted(session.scalars(query))
 
 
-def folder_flags(session: Session, user_id: int, folder_id: int) -> dict[str, bool]:
+def folder_flags(
+    db: Session | Connection, user_id: int, folder_id: int
+) -> dict[str, bool]:
     """Return the user's permission flags on one folder (all false if none)."""
-    row = session.get(Permission, (user_id, folder_id))
-    if row is None:
-        return dict.fromkeys(PERMISSION_NAMES, False)
-    return row.flags()
+    return grants_of(db).folder(db, user_id, folder_id)
 
 
 def combined_flags(
-    session: Session, user_id: int, folder_ids: Iterable[int]
+    db: Session | Connection, user_id: int, folder_ids: Iterable[int]
 ) -> dict[str, bool]:
     """Return the union of the user's permissions over several folders."""
-    flags = dict.fromkeys(PERMISSION_NAMES, False)
-    ids = list(folder_ids)
-    if not ids:
-        return flags
-    query = select(Permission).where(
-        Permission.user_id == user_id, Permission.folder_id.in_(ids)
-    )
-    for row in session.scalars(query):
-        for name, value in row.flags().items():
-            flags[name] = flags[name] or value
-    return flags
+    return grants_of(db).combined(db, user_id, folder_ids)
 
 
 def require_folder(
@@ -89,8 +92,29 @@ def require_asset(
     session: Session, user_id: int, asset_id: int, permission: str
 ) -> Asset:
     """Return the asset if the user holds `permission` in one of its folders."""
-    asset = load_asset(session, asset_id)
-    flags = combined_flags(session, user_id, folder_ids_of(session, asset_id))
-    if not flags[permission]:
+    check_asset(session, user_id, asset_id, permission)
+    return load_asset(session, asset_id)
+
+
+def check_asset(
+    db: Session | Connection, user_id: int, asset_id: int, permission: str
+) -> None:
+    """Raise the 404 or 403 of require_asset without loading the asset."""
+    rows = core(db).execute(_ASSET_FOLDERS, {"asset_id": asset_id}).all()
+    if not rows:
+        raise not_found(f"asset item {asset_id}")
+    folder_ids = [folder_id for _asset, folder_id in rows if folder_id is not None]
+    require_flag(db, user_id, asset_id, folder_ids, permission)
+
+
+def require_flag(
+    db: Session | Connection,
+    user_id: int,
+    asset_id: int,
+    folder_ids: Iterable[int],
+    permission: str,
+) -> None:
+    """Raise the 403 unless the user holds `permission` in one of the folders
+    that hold asset `asset_id`."""
+    if not combined_flags(db, user_id, folder_ids)[permission]:
         raise ApiError(403, f"no {permission} permission on asset item {asset_id}")
-    return asset

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import mimetypes
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.engine import Connection
 
-from syncagent.emulator.db import Asset, Part, Revision, StoredObject, Upload
+from syncagent.emulator.assembly import Layout
+from syncagent.emulator.db import (
+    Asset,
+    Part,
+    Record,
+    Revision,
+    StoredObject,
+    Upload,
+)
+from syncagent.emulator.objects import SOURCES
+from syncagent.emulator.proxies import makes_proxies
 from syncagent.emulator.records import drop_proxies, release_source
 from syncagent.emulator.vocabulary import asset_class_for
 from syncagent.emulator.web import ApiError
@@ -23,30 +33,90 @@ logger = logging.getLogger(__name__)
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 
+COMPLETION_COLUMNS = (
+    Upload.id,
+    Upload.asset_id,
+    Upload.kind,
+    Upload.state,
+    Upload.key,
+    Upload.filename,
+    Upload.file_size,
+    Upload.part_size,
+    Upload.part_count,
+    Upload.batch_id,
+    Asset.asset_class,
+    Asset.object_key,
+)
+"""What finish_upload needs to know of an upload and of its asset as it stood
+(a query selecting them joins Asset and Upload)."""
 
-async def finish_upload(ctx: EmulatorContext, upload_id: int) -> None:
-    """Check, assemble and record upload `upload_id`; raise ApiError(422) if unfit."""
-    with ctx.sessions() as session:
-        upload = session.get(Upload, upload_id)
-        assert upload is not None and upload.key is not None
-        query = select(Part).where(Part.upload_id == upload_id)
-        parts = sorted(session.scalars(query), key=lambda part: part.part_number)
+_NEW_FILE_COLUMNS = (
+    "asset_class",
+    "mcs_id",
+    "status",
+    "size",
+    "checksum",
+    "object_key",
+    "proxy_state",
+    "updated_at",
+    "uploaded_at",
+)
+
+_PARTS = (
+    select(Part.part_number, Part.size, Part.md5, Part.confirmed)
+    .where(Part.upload_id == bindparam("of_upload"))
+    .order_by(Part.part_number)
+)
+_ADD_OBJECT = insert(StoredObject)
+_NEW_FILE = (
+    update(Asset)
+    .where(Asset.id == bindparam("of_asset"))
+    .values({name: bindparam(f"new_{name}") for name in _NEW_FILE_COLUMNS})
+)
+_NEW_FILE_RENAMED = _NEW_FILE.values(
+    name=bindparam("new_name"), file_name=bindparam("new_file_name")
+)
+"""For a revision or replacement: the asset takes the new file's name too."""
+_ADD_REVISION = insert(Revision)
+_MARK_COMPLETE = (
+    update(Upload)
+    .where(Upload.id == bindparam("of_upload"), Upload.state == "initiated")
+    .values(state="complete")
+)
+"""Changes no row once the upload was abandoned or its asset deleted."""
+_DROP_PARTS = delete(Part).where(Part.upload_id == bindparam("of_upload"))
+
+
+def parts_of(db: Connection, upload_id: int) -> list[Record]:
+    """Return the parts recorded for an upload, by part number."""
+    return list(db.execute(_PARTS, {"of_upload": upload_id}))
+
+
+async def finish_upload(
+    ctx: EmulatorContext, upload: Record, parts: list[Record]
+) -> None:
+    """Check, assemble and record `upload` (its COMPLETION_COLUMNS) from its
+    `parts`; raise ApiError(422) if unfit."""
+    assert upload.key is not None
     errors = completion_errors(upload, parts)
     if errors:
         raise ApiError(422, *errors)
 
     # Join the parts on a worker thread: other requests keep flowing meanwhile.
-    dest_key = ctx.objects.new_key("sources")
+    dest_key = ctx.objects.new_key(SOURCES)
     if len(parts) == 1:
-        await asyncio.to_thread(ctx.objects.adopt_single_part, upload.key, dest_key)
+        # Two renames and a mkdir: cheaper here than the hop to a thread and back.
+        ctx.objects.adopt_single_part(upload.key, dest_key)
         md5_hex = parts[0].md5
     else:
-        md5_hex = await ctx.assembler.finish(upload.key, len(parts), dest_key)
+        layout = Layout(upload.file_size, upload.part_size, upload.part_count)
+        md5_hex = await ctx.assembler.finish(upload.key, layout, dest_key)
 
-    asset_id, asset_class, stale = _record(ctx, upload_id, dest_key, md5_hex)
+    asset_id, asset_class, stale = _record(ctx, upload, dest_key, md5_hex)
     for key in stale:
         ctx.objects.delete(key)
-    ctx.proxy_jobs.submit(asset_id, dest_key, asset_class)
+    if makes_proxies(asset_class):
+        ctx.proxy_jobs.submit(asset_id, dest_key, asset_class)
     logger.info(
         "asset %s: %s upload complete (%d bytes)",
         asset_id,
@@ -55,8 +125,11 @@ async def finish_upload(ctx: EmulatorContext, upload_id: int) -> None:
     )
 
 
-def completion_errors(upload: Upload, parts: list[Part]) -> list[str]:
-    """Return why the parts cannot make the file (empty when they can)."""
+def completion_errors(upload: Any, parts: Sequence[Any]) -> list[str]:
+    """Return why the parts cannot make the file (empty when they can).
+
+    `upload` and `parts` are Upload and Part records (ORM objects or rows).
+    """
     assert upload.part_count is not None
     by_number = {part.part_number: part for part in parts}
     errors = [
@@ -84,56 +157,76 @@ def completion_errors(upload: Upload, parts: list[Part]) -> list[str]:
 
 
 def _record(
-    ctx: EmulatorContext, upload_id: int, dest_key: str, md5_hex: str
+    ctx: EmulatorContext, upload: Record, dest_key: str, md5_hex: str
 ) -> tuple[int, str, list[str]]:
     """Make the new file the asset's; return its ID, class and stale object keys."""
-    with ctx.sessions.begin() as session:
-        upload = session.get(Upload, upload_id)
-        asset = session.get(Asset, upload.asset_id) if upload else None
-        if upload is None or asset is None or upload.state != "initiated":
+    with ctx.engine.begin() as db:
+        if not db.execute(_MARK_COMPLETE, {"of_upload": upload.id}).rowcount:
             ctx.objects.delete(dest_key)
             raise ApiError(422, "the upload was superseded while it was completing")
 
         content_type = mimetypes.guess_type(upload.filename)[0]
-        session.add(
-            StoredObject(
-                key=dest_key,
-                filename=upload.filename,
-                content_type=content_type or "application/octet-stream",
-                size=upload.file_size,
-                md5=md5_hex,
-            )
+        db.execute(
+            _ADD_OBJECT,
+            {
+                "key": dest_key,
+                "filename": upload.filename,
+                "content_type": content_type or "application/octet-stream",
+                "size": upload.file_size,
+                "md5": md5_hex,
+            },
         )
-        stale = drop_proxies(session, asset.id) + release_source(
-            session, asset.object_key
-        )
-        _adopt_file(session, asset, upload, dest_key, md5_hex, now=ctx.clock.now_ms())
-        upload.state = "complete"
-        session.execute(delete(Part).where(Part.upload_id == upload_id))
-        return asset.id, asset.asset_class, stale
+        stale = _release_old_file(db, upload)
+        now = ctx.clock.now_ms()
+        asset_class = _adopt_file(db, upload, dest_key, md5_hex, now=now)
+        db.execute(_DROP_PARTS, {"of_upload": upload.id})
+        return upload.asset_id, asset_class, stale
+
+
+def _release_old_file(db: Connection, upload: Record) -> list[str]:
+    """Forget the asset's proxies and former file; return the keys to delete.
+
+    The asset's file is the one it had when the upload began to complete: no
+    other upload of it can have completed since (the newest one alone may).
+    """
+    if upload.object_key is None:
+        return []  # never completed: no file and no proxies yet
+    return drop_proxies(db, upload.asset_id) + release_source(db, upload.object_key)
 
 
 def _adopt_file(
-    session: Session, asset: Asset, upload: Upload, key: str, md5_hex: str, *, now: int
-) -> None:
-    """Point the asset at its new file; a revision upload also records a revision."""
-    asset.mcs_id = uuid.uuid4().hex
-    if upload.kind != "create":
-        asset.name = asset.file_name = upload.filename
-        asset.asset_class = asset_class_for(upload.filename)
+    db: Connection, upload: Record, key: str, md5_hex: str, *, now: int
+) -> str:
+    """Point the asset at its new file (a revision upload also records a revision);
+    return the asset's class."""
+    renamed = upload.kind != "create"
+    asset_class = asset_class_for(upload.filename) if renamed else upload.asset_class
+    values: dict[str, Any] = {
+        "asset_class": asset_class,
+        "mcs_id": uuid.uuid4().hex,
+        "status": "complete",
+        "size": upload.file_size,
+        "checksum": md5_hex,
+        "object_key": key,
+        "proxy_state": "pending" if makes_proxies(asset_class) else "done",
+        "updated_at": now,
+        "uploaded_at": now,
+    }
+    if renamed:
+        values.update(name=upload.filename, file_name=upload.filename)
+    params = {f"new_{name}": value for name, value in values.items()}
+    statement = _NEW_FILE_RENAMED if renamed else _NEW_FILE
+    db.execute(statement, params | {"of_asset": upload.asset_id})
     if upload.kind == "revision":
-        session.add(
-            Revision(
-                asset_id=asset.id,
-                ingest_id=upload.batch_id,
-                mcs_id=asset.mcs_id,
-                filename=upload.filename,
-                size=upload.file_size,
-                checksum=md5_hex,
-                object_key=key,
-                created_at=now,
-            )
-        )
-    asset.status, asset.size, asset.checksum = "complete", upload.file_size, md5_hex
-    asset.object_key, asset.proxy_state = key, "pending"
-    asset.updated_at = asset.uploaded_at = now
+        revision = {
+            "asset_id": upload.asset_id,
+            "ingest_id": upload.batch_id,
+            "mcs_id": values["mcs_id"],
+            "filename": upload.filename,
+            "size": upload.file_size,
+            "checksum": md5_hex,
+            "object_key": key,
+            "created_at": now,
+        }
+        db.execute(_ADD_REVISION, revision)
+    return str(asset_class)

@@ -7,13 +7,15 @@ from pathlib import Path
 
 from syncagent.emulator.assembly import Assembler
 from syncagent.emulator.clock import Clock
-from syncagent.emulator.db import dispose, open_database
+from syncagent.emulator.db import dispose, engine_of, open_database
+from syncagent.emulator.grants import install as install_grants
 from syncagent.emulator.objects import ObjectStore
 from syncagent.emulator.proxy_jobs import ProxyJobs
 from syncagent.emulator.secrets_store import derive_key, load_secret
 from syncagent.emulator.signing import UrlSigner
 from syncagent.emulator.stats import Stats
 from syncagent.emulator.tokens import TokenIssuer
+from syncagent.emulator.users import Accounts
 
 
 class EmulatorContext:
@@ -28,6 +30,10 @@ class EmulatorContext:
         self.tokens = TokenIssuer(derive_key(secret, "jwt"), self.clock, token_ttl)
         self.signer = UrlSigner(derive_key(secret, "url"), self.clock)
         self.sessions = open_database(data_dir / "emulator.db")
+        self.engine = engine_of(self.sessions)
+        """For Core-only work on the hot routes (no Session): connect() or begin()."""
+        install_grants(self.sessions)
+        self.accounts = Accounts(self.sessions)
         self.objects = ObjectStore(data_dir / "objects")
         self.assembler = Assembler(self.objects)
         self.stats = Stats()

@@ -7,33 +7,83 @@ import math
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
 from starlette.responses import Response
 from starlette.routing import Route
 
-from syncagent.emulator.access import require_asset
-from syncagent.emulator.completion import finish_upload
+from syncagent.emulator.access import require_flag
+from syncagent.emulator.completion import COMPLETION_COLUMNS, finish_upload, parts_of
 from syncagent.emulator.context import EmulatorContext
-from syncagent.emulator.db import Part, Upload
+from syncagent.emulator.db import Asset, AssetFolder, Part, Record, Upload
 from syncagent.emulator.validate import as_list, as_object, get_int, invalid, is_int
-from syncagent.emulator.web import Call, api_route, created, no_content
+from syncagent.emulator.web import Call, api_route, created, no_content, not_found
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
 _BASE = "/api/v2/multipart/asset_items/{asset_id}"
 
+_NEWEST = aliased(Upload)
+_ASSET_UPLOAD = (
+    select(AssetFolder.folder_id, *COMPLETION_COLUMNS)
+    .select_from(Asset)
+    .outerjoin(AssetFolder, AssetFolder.asset_id == Asset.id)
+    .outerjoin(
+        Upload,
+        Upload.id
+        == select(func.max(_NEWEST.id))
+        .where(_NEWEST.asset_id == Asset.id)
+        .scalar_subquery(),
+    )
+    .where(Asset.id == bindparam("asset_id"))
+)
+"""An asset's folders (one row each) with its newest upload, in one query."""
+_DROP_PARTS = delete(Part).where(Part.upload_id == bindparam("upload_id"))
+_START = (
+    update(Upload)
+    .where(Upload.id == bindparam("upload_id"))
+    .values(
+        key=bindparam("new_key"),
+        part_size=bindparam("new_part_size"),
+        part_count=bindparam("new_part_count"),
+        state="initiated",
+    )
+)
+_CLAIMED_PARTS = select(Part.part_number, Part.md5).where(
+    Part.upload_id == bindparam("of_upload"),
+    Part.part_number.in_(bindparam("numbers", expanding=True)),
+)
+_CONFIRM_PARTS = (
+    update(Part)
+    .where(
+        Part.upload_id == bindparam("of_upload"),
+        Part.part_number.in_(bindparam("numbers", expanding=True)),
+    )
+    .values(confirmed=True)
+)
 
-def current_upload(session: Session, asset_id: int) -> Upload | None:
-    """Return the newest upload of an asset, if any."""
-    query = select(Upload).where(Upload.asset_id == asset_id).order_by(Upload.id.desc())
-    return session.scalars(query.limit(1)).first()
+
+def current_upload(db: Connection, call: Call, asset_id: int) -> Record | None:
+    """Check that the user may upload to the asset (404, 403); return its newest
+    upload, if any (its COMPLETION_COLUMNS)."""
+    rows = db.execute(_ASSET_UPLOAD, {"asset_id": asset_id}).all()
+    if not rows:
+        raise not_found(f"asset item {asset_id}")
+    folder_ids = [row.folder_id for row in rows if row.folder_id is not None]
+    require_flag(db, call.user_id, asset_id, folder_ids, "upload")
+    return rows[0] if rows[0].id is not None else None
 
 
-def _pending_upload(session: Session, call: Call, state: str) -> Upload:
+def _pending_upload(db: Connection, call: Call, state: str) -> Record:
     asset_id = call.path_int("asset_id")
-    require_asset(session, call.user_id, asset_id, "upload")
-    upload = current_upload(session, asset_id)
+    upload = current_upload(db, call, asset_id)
+    return _check_pending(call, asset_id, upload, state)
+
+
+def _check_pending(
+    call: Call, asset_id: int, upload: Record | None, state: str
+) -> Record:
     if upload is None or upload.state not in ("created", "initiated"):
         raise invalid(
             f"asset item {asset_id} has no upload in progress; "
@@ -51,8 +101,8 @@ async def initiate(call: Call) -> Response:
     body = as_object(call.body)
     part_size = get_int(body, "part_size", minimum=1)
 
-    with call.ctx.sessions.begin() as session:
-        upload = _pending_upload(session, call, "created")
+    with call.ctx.engine.begin() as db:
+        upload = _pending_upload(db, call, "created")
         part_count = max(1, math.ceil(upload.file_size / part_size))
         if part_count > 1 and part_size < MIN_PART_SIZE:
             raise invalid(
@@ -64,13 +114,20 @@ async def initiate(call: Call) -> Response:
                 f"part_size {part_size} would need {part_count} parts; "
                 f"at most {MAX_PARTS} are allowed"
             )
-        old_key = upload.key
-        session.execute(delete(Part).where(Part.upload_id == upload.id))
-        upload.key = uuid.uuid4().hex
-        upload.part_size, upload.part_count = part_size, part_count
-        upload.state = "initiated"
-    if old_key:
-        call.ctx.assembler.discard(old_key)
+        if upload.key:
+            # Parts exist only under a key, so a first initiate has none to drop.
+            db.execute(_DROP_PARTS, {"upload_id": upload.id})
+        db.execute(
+            _START,
+            {
+                "upload_id": upload.id,
+                "new_key": uuid.uuid4().hex,
+                "new_part_size": part_size,
+                "new_part_count": part_count,
+            },
+        )
+    if upload.key:
+        call.ctx.assembler.discard(upload.key)
 
     return created({"part_count": part_count})
 
@@ -82,8 +139,8 @@ async def retrieve_upload_urls(call: Call) -> Response:
     if not numbers or not all(is_int(n) for n in numbers):
         raise invalid("part_numbers must be a non-empty array of integers")
 
-    with call.ctx.sessions() as session:
-        upload = _pending_upload(session, call, "initiated")
+    with call.ctx.engine.connect() as db:
+        upload = _pending_upload(db, call, "initiated")
     assert upload.key is not None and upload.part_count is not None
     bad = [n for n in numbers if not 1 <= n <= upload.part_count]
     if bad:
@@ -109,17 +166,14 @@ async def complete_parts(call: Call) -> Response:
     body = as_object(call.body)
     claims = _parse_part_claims(body.get("parts"))
 
-    with call.ctx.sessions.begin() as session:
-        upload = _pending_upload(session, call, "initiated")
-        query = select(Part).where(
-            Part.upload_id == upload.id, Part.part_number.in_(list(claims))
-        )
-        parts = {part.part_number: part for part in session.scalars(query)}
-        errors = _claim_errors(claims, parts)
+    with call.ctx.engine.begin() as db:
+        upload = _pending_upload(db, call, "initiated")
+        params = {"of_upload": upload.id, "numbers": list(claims)}
+        md5s = {number: md5 for number, md5 in db.execute(_CLAIMED_PARTS, params)}
+        errors = _claim_errors(claims, md5s)
         if errors:
             raise invalid(*errors)
-        for part in parts.values():
-            part.confirmed = True
+        db.execute(_CONFIRM_PARTS, params)
     return no_content()
 
 
@@ -138,16 +192,16 @@ def _parse_part_claims(value: Any) -> dict[int, str | None]:
     return claims
 
 
-def _claim_errors(claims: dict[int, str | None], parts: dict[int, Part]) -> list[str]:
+def _claim_errors(claims: dict[int, str | None], md5s: dict[int, str]) -> list[str]:
     errors = []
     for number, checksum in sorted(claims.items()):
-        part = parts.get(number)
-        if part is None:
+        md5_hex = md5s.get(number)
+        if md5_hex is None:
             errors.append(f"part {number} was not uploaded")
-        elif checksum is not None and checksum.strip().lower() != part.md5:
+        elif checksum is not None and checksum.strip().lower() != md5_hex:
             errors.append(
                 f"part {number}: checksum {checksum} is not the MD5 of the "
-                f"uploaded bytes ({part.md5})"
+                f"uploaded bytes ({md5_hex})"
             )
     return errors
 
@@ -159,21 +213,24 @@ async def complete(call: Call) -> Response:
     waits for the same work, and a call after success answers 204 again.
     """
     asset_id = call.path_int("asset_id")
-    with call.ctx.sessions() as session:
-        require_asset(session, call.user_id, asset_id, "upload")
-        upload = current_upload(session, asset_id)
+    with call.ctx.engine.connect() as db:
+        upload = current_upload(db, call, asset_id)
         if upload is not None and upload.state == "complete":
             return no_content()
         running = call.ctx.completions.get(upload.id) if upload else None
         if running is None:
-            upload = _pending_upload(session, call, "initiated")
-            running = _start_completion(call.ctx, upload.id)
+            upload = _check_pending(call, asset_id, upload, "initiated")
+            parts = parts_of(db, upload.id)
+            running = _start_completion(call.ctx, upload, parts)
     await asyncio.shield(running)
     return no_content()
 
 
-def _start_completion(ctx: EmulatorContext, upload_id: int) -> asyncio.Future[None]:
-    task = asyncio.ensure_future(finish_upload(ctx, upload_id))
+def _start_completion(
+    ctx: EmulatorContext, upload: Record, parts: list[Record]
+) -> asyncio.Future[None]:
+    task = asyncio.ensure_future(finish_upload(ctx, upload, parts))
+    upload_id = upload.id
     ctx.completions[upload_id] = task
     task.add_done_callback(lambda _done: ctx.completions.pop(upload_id, None))
     return task

@@ -83,6 +83,17 @@ def ffmpeg_available() -> bool:
     return find_ffmpeg() is not None
 
 
+PROXY_CLASSES = ("image", "video", "audio")
+"""The asset classes that can have proxies at all."""
+
+
+def makes_proxies(asset_class: str) -> bool:
+    """Whether generate_proxies can make anything for this asset class here."""
+    if asset_class == "image":
+        return True
+    return asset_class in PROXY_CLASSES and find_ffmpeg() is not None
+
+
 def generate_proxies(
     source: Path,
     asset_class: str,

@@ -1,23 +1,32 @@
-"""Background proxy generation after an upload completes, one job at a time."""
+"""Background proxy generation after an upload completes, one job at a time.
+
+The worker thread runs at a lower CPU priority (nice +10 on Linux), and so does
+the ffmpeg it starts: proxies must not slow down the requests being served.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Update, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncagent.emulator.db import Asset, Proxy, StoredObject
 from syncagent.emulator.objects import ObjectStore
-from syncagent.emulator.proxies import ProxyFile, generate_proxies
+from syncagent.emulator.proxies import ProxyFile, generate_proxies, makes_proxies
 from syncagent.emulator.records import drop_proxies
 
 logger = logging.getLogger(__name__)
+
+_NICE_STEP = 10
 
 
 class ProxyJobs:
@@ -26,7 +35,9 @@ class ProxyJobs:
     def __init__(self, sessions: sessionmaker[Any], objects: ObjectStore) -> None:
         self._sessions = sessions
         self._objects = objects
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="emulator-proxies")
+        self._pool = ThreadPoolExecutor(
+            1, thread_name_prefix="emulator-proxies", initializer=_lower_priority
+        )
         self._pending = 0
         self._idle = threading.Condition()
 
@@ -71,15 +82,21 @@ class ProxyJobs:
                 self._idle.notify_all()
 
     def _generate(self, asset_id: int, object_key: str, asset_class: str) -> None:
-        out_dir = self._objects.path_of(self._objects.new_key("proxies", ""))
-        out_dir.mkdir(parents=True, exist_ok=True)
-        made = generate_proxies(self._objects.path_of(object_key), asset_class, out_dir)
-        if not made:
-            out_dir.rmdir()
+        made: list[ProxyFile] = []
+        if makes_proxies(asset_class):
+            out_dir = self._objects.path_of(self._objects.new_key("proxies"))
+            out_dir.mkdir(parents=True, exist_ok=True)
+            made = generate_proxies(
+                self._objects.path_of(object_key), asset_class, out_dir
+            )
+            if not made:
+                out_dir.rmdir()
 
         with self._sessions.begin() as session:
-            asset = session.get(Asset, asset_id)
-            if asset is None or asset.object_key != object_key:
+            current = session.scalar(
+                select(Asset.object_key).where(Asset.id == asset_id)
+            )
+            if current != object_key:
                 # The asset changed or went away while we worked: these are stale.
                 for proxy_file in made:
                     proxy_file.path.unlink(missing_ok=True)
@@ -87,7 +104,7 @@ class ProxyJobs:
             stale = drop_proxies(session, asset_id)
             for proxy_file in made:
                 self._store(session, asset_id, proxy_file)
-            asset.proxy_state = "done"
+            session.execute(_done_update(asset_id, object_key))
         for key in stale:
             self._objects.delete(key)
         logger.info("asset %s: %d proxies made", asset_id, len(made))
@@ -116,9 +133,26 @@ class ProxyJobs:
 
     def _mark_done(self, asset_id: int, object_key: str) -> None:
         with self._sessions.begin() as session:
-            asset = session.get(Asset, asset_id)
-            if asset is not None and asset.object_key == object_key:
-                asset.proxy_state = "done"
+            session.execute(_done_update(asset_id, object_key))
+
+
+def _done_update(asset_id: int, object_key: str) -> Update:
+    """The update that ends an asset's proxy work, unless its file changed since."""
+    return (
+        update(Asset)
+        .where(Asset.id == asset_id, Asset.object_key == object_key)
+        .values(proxy_state="done")
+    )
+
+
+def _lower_priority() -> None:
+    """Make the worker thread (and the ffmpeg it starts) yield the CPU to requests."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere a thread ID is not a valid target for setpriority
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        nice = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(nice + _NICE_STEP, 19))
 
 
 def _file_md5(path: Path) -> str:

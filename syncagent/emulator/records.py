@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import delete, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from syncagent.emulator.db import (
@@ -16,16 +17,18 @@ from syncagent.emulator.db import (
 )
 
 
-def drop_proxies(session: Session, asset_id: int) -> list[str]:
+def drop_proxies(session: Session | Connection, asset_id: int) -> list[str]:
     """Delete an asset's proxies; return the object keys whose files must go."""
     query = select(Proxy.object_key).where(Proxy.asset_id == asset_id)
     keys = list(session.scalars(query))
+    if not keys:
+        return []
     session.execute(delete(Proxy).where(Proxy.asset_id == asset_id))
     session.execute(delete(StoredObject).where(StoredObject.key.in_(keys)))
     return keys
 
 
-def release_source(session: Session, key: str | None) -> list[str]:
+def release_source(session: Session | Connection, key: str | None) -> list[str]:
     """Forget a former source object unless a revision still serves it."""
     if key is None:
         return []

@@ -6,17 +6,21 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
-from sqlalchemy import select
+from sqlalchemy import Integer, String, and_, bindparam, false, select
+from sqlalchemy.dialects.sqlite import insert
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from syncagent.emulator.assembly import Layout
 from syncagent.emulator.context import EmulatorContext
 from syncagent.emulator.db import Part, StoredObject, Upload
+from syncagent.emulator.objects import PartSink
 from syncagent.emulator.ranges import RangeNotSatisfiable, parse_range
 
 logger = logging.getLogger(__name__)
@@ -30,6 +34,45 @@ _SIGNATURE_ERRORS = {
         "The request signature we calculated does not match the signature you provided",
     ),
 }
+
+_PART_TARGET = (
+    select(
+        Upload.id,
+        Upload.state,
+        Upload.file_size,
+        Upload.part_size,
+        Upload.part_count,
+        Part.part_number,
+    )
+    .outerjoin(
+        Part,
+        and_(Part.upload_id == Upload.id, Part.part_number == bindparam("number")),
+    )
+    .where(Upload.key == bindparam("key"))
+)
+_NEW_PART = insert(Part).from_select(
+    ["upload_id", "part_number", "size", "md5", "confirmed"],
+    select(
+        Upload.id,
+        bindparam("number", type_=Integer),
+        bindparam("new_size", type_=Integer),
+        bindparam("new_md5", type_=String),
+        false(),
+    ).where(
+        Upload.id == bindparam("of_upload"),
+        Upload.key == bindparam("key"),
+        Upload.state == "initiated",
+    ),
+)
+_SAVE_PART = _NEW_PART.on_conflict_do_update(
+    index_elements=[Part.upload_id, Part.part_number],
+    set_={
+        "size": _NEW_PART.excluded.size,
+        "md5": _NEW_PART.excluded.md5,
+        "confirmed": False,
+    },
+)
+"""Record a part, unless its upload was restarted or abandoned meanwhile."""
 
 
 def s3_error(status: int, code: str, message: str) -> Response:
@@ -61,23 +104,42 @@ async def put_part(request: Request) -> Response:
 
     key = request.path_params["key"]
     number = int(request.path_params["part_number"])
-    part_count = _open_upload(ctx, key, number)
-    if part_count is None:
+    target = _open_upload(ctx, key, number)
+    if target is None:
         return _no_such_upload()
+    length = int(request.headers["content-length"])
+    offset = ctx.assembler.claim(key, number, length, target.layout, target.recorded)
     try:
-        size, md5_hex = await ctx.objects.receive_part(
-            key, number, _counted(ctx, request)
-        )
+        return await _receive(request, ctx, target, (key, number), offset)
+    finally:
+        ctx.assembler.release(key, number)
+
+
+async def _receive(
+    request: Request,
+    ctx: EmulatorContext,
+    target: _Target,
+    part: tuple[str, int],
+    offset: int | None,
+) -> Response:
+    """Stream the body into place (or apart), then record the part."""
+    key, number = part
+    sink = ctx.objects.part_sink(key, number)
+    sink.open(offset)
+    try:
+        await sink.receive(_counted(ctx, request))
     except ClientDisconnect:
         logger.debug("part %s of upload %s: client went away mid-body", number, key)
         return Response(status_code=400)
 
-    if not _record_part(ctx, key, number, size, md5_hex):
-        ctx.objects.part_path(key, number).unlink(missing_ok=True)
+    if not _record_part(ctx, target, part, sink):
+        sink.drop()
         return _no_such_upload()
+    sink.keep()
     ctx.stats.add("part_uploads")
-    ctx.assembler.part_arrived(key, part_count)
-    return Response(status_code=200, headers={"ETag": f'"{md5_hex}"'})
+    in_place = offset is not None
+    ctx.assembler.part_recorded(key, number, target.layout, in_place=in_place)
+    return Response(status_code=200, headers={"ETag": f'"{sink.md5_hex}"'})
 
 
 def _check_length(request: Request) -> Response | None:
@@ -111,36 +173,41 @@ def _no_such_upload() -> Response:
     )
 
 
-def _open_upload(ctx: EmulatorContext, key: str, number: int) -> int | None:
-    """Return the part count of the upload a part URL names, if it takes parts."""
-    with ctx.sessions() as session:
-        upload = session.scalars(select(Upload).where(Upload.key == key)).first()
+@dataclass(frozen=True)
+class _Target:
+    """The upload a part URL names, as it stood when the PUT began."""
+
+    upload_id: int
+    layout: Layout
+    recorded: bool
+    """Whether that part number was recorded already."""
+
+
+def _open_upload(ctx: EmulatorContext, key: str, number: int) -> _Target | None:
+    """Return the upload a part URL names; None unless it takes that part now."""
+    with ctx.engine.connect() as db:
+        params = {"key": key, "number": number}
+        upload = db.execute(_PART_TARGET, params).first()
     if upload is None or upload.state != "initiated" or upload.id in ctx.completions:
         return None
     if upload.part_count is None or not 1 <= number <= upload.part_count:
         return None
-    return upload.part_count
+    layout = Layout(upload.file_size, upload.part_size, upload.part_count)
+    return _Target(upload.id, layout, upload.part_number is not None)
 
 
 def _record_part(
-    ctx: EmulatorContext, key: str, number: int, size: int, md5_hex: str
+    ctx: EmulatorContext, target: _Target, part: tuple[str, int], sink: PartSink
 ) -> bool:
-    with ctx.sessions.begin() as session:
-        upload = session.scalars(select(Upload).where(Upload.key == key)).first()
-        if (
-            upload is None
-            or upload.state != "initiated"
-            or upload.id in ctx.completions
-        ):
-            return False
-        part = session.get(Part, (upload.id, number))
-        if part is None:
-            session.add(
-                Part(upload_id=upload.id, part_number=number, size=size, md5=md5_hex)
-            )
-        else:
-            part.size, part.md5, part.confirmed = size, md5_hex, False
-    return True
+    """Record what `sink` received; False when the upload no longer takes it."""
+    if target.upload_id in ctx.completions:
+        return False
+    key, number = part
+    params = {"of_upload": target.upload_id, "key": key, "number": number}
+    params |= {"new_size": sink.size, "new_md5": sink.md5_hex}
+    with ctx.engine.begin() as db:
+        saved = db.execute(_SAVE_PART, params).rowcount
+    return bool(saved)
 
 
 async def get_object(request: Request) -> Response:

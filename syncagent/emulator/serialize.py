@@ -7,14 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from syncagent.emulator.clock import iso_from_ms
-from syncagent.emulator.db import Asset
+from syncagent.emulator.db import Asset, Record
+
+AssetRecord = Asset | Record
+"""An asset as an ORM object or as a Core row of all its columns (same names)."""
 
 
 @dataclass
 class AssetView:
     """An asset with what its JSON needs beyond its own row."""
 
-    asset: Asset
+    asset: AssetRecord
     folders: list[tuple[int, str]] = field(default_factory=list)
     flags: dict[str, bool] = field(default_factory=dict)
     thumbnail_url: str | None = None
@@ -26,7 +29,7 @@ def type_label(asset_class: str) -> str:
     return "PDF" if asset_class == "pdf" else asset_class.capitalize()
 
 
-def icon_status(asset: Asset) -> str:
+def icon_status(asset: AssetRecord) -> str:
     """Return 'available' for complete assets, 'soulless' before the upload."""
     return "available" if asset.status == "complete" else "soulless"
 

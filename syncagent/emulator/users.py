@@ -6,13 +6,43 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from syncagent.emulator.db import PERMISSION_NAMES, Permission, User
 
 _ITERATIONS = 20_000
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who a request authenticated as."""
+
+    id: int
+    name: str
+
+
+class Accounts:
+    """Users by ID, read once: users are never renamed or removed."""
+
+    def __init__(self, sessions: sessionmaker[Any]) -> None:
+        self._sessions = sessions
+        self._by_id: dict[int, Account] = {}
+
+    def get(self, user_id: int) -> Account | None:
+        """Return the user with this ID, if there is one."""
+        known = self._by_id.get(user_id)
+        if known is None:
+            with self._sessions() as session:
+                query = select(User.name).where(User.id == user_id)
+                name = session.scalar(query)
+            if name is None:
+                return None
+            known = self._by_id[user_id] = Account(user_id, name)
+        return known
 
 
 def hash_password(password: str) -> str:

@@ -5,34 +5,51 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from syncagent.emulator.context import EmulatorContext
 from syncagent.emulator.db import (
     PERMISSION_NAMES,
-    Asset,
     AssetFolder,
     Folder,
-    Permission,
     Proxy,
+    core,
 )
-from syncagent.emulator.serialize import AssetView
+from syncagent.emulator.grants import grants_of
+from syncagent.emulator.proxies import PROXY_CLASSES
+from syncagent.emulator.serialize import AssetRecord, AssetView
+
+_FOLDERS = (
+    select(AssetFolder.asset_id, Folder.id, Folder.name)
+    .join(Folder, Folder.id == AssetFolder.folder_id)
+    .where(AssetFolder.asset_id.in_(bindparam("asset_ids", expanding=True)))
+    .order_by(Folder.id)
+)
+_PROXIES = select(Proxy.asset_id, Proxy.type, Proxy.object_key).where(
+    Proxy.asset_id.in_(bindparam("asset_ids", expanding=True))
+)
 
 
 def build_views(
-    session: Session,
+    db: Session | Connection,
     ctx: EmulatorContext,
     base_url: str,
     user_id: int,
-    assets: Sequence[Asset],
+    assets: Sequence[AssetRecord],
 ) -> list[AssetView]:
     """Return one AssetView per asset, in the same order."""
     ids = [asset.id for asset in assets]
-    folders = _folders_by_asset(session, ids)
-    all_folder_ids = {fid for pairs in folders.values() for fid, _name in pairs}
-    flags_by_folder = _flags_by_folder(session, user_id, all_folder_ids)
-    proxies = _proxies_by_asset(session, ids)
+    folders = _folders_by_asset(db, ids)
+    flags_by_folder = grants_of(db).of_user(db, user_id)
+    # Proxies are stored, with proxy_state "done", only for the proxy classes.
+    with_proxies = [
+        asset.id
+        for asset in assets
+        if asset.proxy_state == "done" and asset.asset_class in PROXY_CLASSES
+    ]
+    proxies = _proxies_by_asset(db, with_proxies)
 
     views = []
     for asset in assets:
@@ -59,36 +76,24 @@ def build_views(
 
 
 def _folders_by_asset(
-    session: Session, asset_ids: list[int]
+    db: Session | Connection, asset_ids: list[int]
 ) -> dict[int, list[tuple[int, str]]]:
-    query = (
-        select(AssetFolder.asset_id, Folder.id, Folder.name)
-        .join(Folder, Folder.id == AssetFolder.folder_id)
-        .where(AssetFolder.asset_id.in_(asset_ids))
-        .order_by(Folder.id)
-    )
     result: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for asset_id, folder_id, name in session.execute(query):
+    for asset_id, folder_id, name in core(db).execute(
+        _FOLDERS, {"asset_ids": asset_ids}
+    ):
         result[asset_id].append((folder_id, name))
     return result
 
 
-def _flags_by_folder(
-    session: Session, user_id: int, folder_ids: set[int]
-) -> dict[int, dict[str, bool]]:
-    query = select(Permission).where(
-        Permission.user_id == user_id, Permission.folder_id.in_(folder_ids)
-    )
-    return {row.folder_id: row.flags() for row in session.scalars(query)}
-
-
 def _proxies_by_asset(
-    session: Session, asset_ids: list[int]
+    db: Session | Connection, asset_ids: list[int]
 ) -> dict[int, dict[str, str]]:
-    query = select(Proxy.asset_id, Proxy.type, Proxy.object_key).where(
-        Proxy.asset_id.in_(asset_ids)
-    )
     result: dict[int, dict[str, str]] = defaultdict(dict)
-    for asset_id, proxy_type, key in session.execute(query):
+    if not asset_ids:
+        return result
+    for asset_id, proxy_type, key in core(db).execute(
+        _PROXIES, {"asset_ids": asset_ids}
+    ):
         result[asset_id][proxy_type] = key
     return result

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from syncagent.emulator.db import User
 from syncagent.emulator.tokens import TokenError
+from syncagent.emulator.users import Account
 
 if TYPE_CHECKING:
     from syncagent.emulator.context import EmulatorContext
@@ -48,7 +48,7 @@ class Call:
 
     request: Request
     ctx: EmulatorContext
-    user: User | None
+    user: Account | None
     body: Any
 
     @property
@@ -80,7 +80,7 @@ def api_route(method: str, path: str, handler: Handler, *, auth: bool = True) ->
     async def endpoint(request: Request) -> Response:
         ctx: EmulatorContext = request.app.state.ctx
         ctx.stats.count_request(route_name)
-        user: User | None = None
+        user: Account | None = None
         try:
             if auth:
                 user = _authenticate(request, ctx)
@@ -97,7 +97,7 @@ def api_route(method: str, path: str, handler: Handler, *, auth: bool = True) ->
     return Route(path, endpoint, methods=[method], name=route_name)
 
 
-def _authenticate(request: Request, ctx: EmulatorContext) -> User:
+def _authenticate(request: Request, ctx: EmulatorContext) -> Account:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -107,8 +107,7 @@ def _authenticate(request: Request, ctx: EmulatorContext) -> User:
     except TokenError as exc:
         raise ApiError(401, str(exc)) from None
 
-    with ctx.sessions() as session:
-        user = session.get(User, user_id)
+    user = ctx.accounts.get(user_id)
     if user is None:
         raise ApiError(401, "the token's user no longer exists")
     return user

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 from emu_helpers import Api, advance_clock
 
+from syncagent.emulator.clock import Clock
 from syncagent.emulator.server import EmulatorServer
+from syncagent.emulator.tokens import TokenError, TokenIssuer
 
 
 def test_wrong_password_is_401(emulator: EmulatorServer) -> None:
@@ -103,3 +106,28 @@ def test_unknown_api_route_is_json_404(api: Api) -> None:
 
     assert response.status_code == 404
     assert response.json() == {"errors": ["not found"]}
+
+
+class _FrozenClock(Clock):
+    """Wall time stopped half way through a second; only advance() moves it."""
+
+    def now(self) -> float:
+        return 1_000_000.5 + self.advance(0)
+
+
+def test_remembered_tokens_still_expire_and_refreshes_follow_the_clock() -> None:
+    clock = _FrozenClock()
+    issuer = TokenIssuer(b"k" * 32, clock, ttl=60)
+    token, _expires = issuer.issue(7)
+    first = issuer.refresh_data(7)
+
+    assert issuer.verify(token) == 7
+    assert issuer.refresh_data(7) == first
+    clock.advance(1)
+    assert issuer.refresh_data(7) != first
+    clock.advance(60)
+    with pytest.raises(TokenError, match="expired"):
+        issuer.verify(token)
+    forged, _expires = TokenIssuer(b"x" * 32, clock, ttl=60).issue(7)
+    with pytest.raises(TokenError, match="invalid"):
+        issuer.verify(forged)

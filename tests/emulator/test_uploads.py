@@ -247,6 +247,61 @@ def test_reuploaded_part_replaces_the_first_copy(api: Api) -> None:
     assert api.asset(asset_id)["checksum"] == md5(b"abc")
 
 
+def _confirm_and_complete(api: Api, asset_id: int, count: int) -> None:
+    claims = {"parts": [{"part_number": n} for n in range(1, count + 1)]}
+    assert api.multipart(asset_id, "complete_parts", claims).status_code == 204
+    assert api.multipart(asset_id, "complete").status_code == 204
+
+
+def _source(api: Api, asset_id: int) -> bytes:
+    url = api.download_url({"asset_item_id": asset_id, "source": True})
+    return httpx.get(url).content
+
+
+def test_a_part_sent_again_replaces_its_bytes_in_the_joined_file(api: Api) -> None:
+    data = os.urandom(2 * MIN_PART + 10)
+    asset_id = api.create_asset(1001, "again.bin", len(data))
+    count = api.initiate(asset_id, MIN_PART)
+    urls = api.part_urls(asset_id, [1, 2, 3])
+    httpx.put(urls[2], content=b"x" * MIN_PART)
+    for number in (1, 3, 2):
+        part = data[(number - 1) * MIN_PART : number * MIN_PART]
+        assert httpx.put(urls[number], content=part).status_code == 200
+
+    _confirm_and_complete(api, asset_id, count)
+
+    assert api.asset(asset_id)["checksum"] == md5(data)
+    assert _source(api, asset_id) == data
+
+
+def test_a_single_part_sent_again_is_the_file(api: Api) -> None:
+    asset_id = api.create_asset(1001, "once.txt", 3)
+    api.initiate(asset_id, MIN_PART)
+    url = api.part_urls(asset_id, [1])[1]
+    httpx.put(url, content=b"bad")
+    httpx.put(url, content=b"abc")
+
+    _confirm_and_complete(api, asset_id, 1)
+
+    assert _source(api, asset_id) == b"abc"
+
+
+def test_parts_of_other_sizes_than_part_size_join_in_order(api: Api) -> None:
+    data = os.urandom(2 * MIN_PART + 10)
+    asset_id = api.create_asset(1001, "uneven.bin", len(data))
+    count = api.initiate(asset_id, MIN_PART)
+    urls = api.part_urls(asset_id, [1, 2, 3])
+    cuts = [0, MIN_PART + 5, 2 * MIN_PART + 5, len(data)]
+    for number in (3, 2, 1):
+        part = data[cuts[number - 1] : cuts[number]]
+        assert httpx.put(urls[number], content=part).status_code == 200
+
+    _confirm_and_complete(api, asset_id, count)
+
+    assert api.asset(asset_id)["checksum"] == md5(data)
+    assert _source(api, asset_id) == data
+
+
 def test_initiate_on_a_complete_asset_without_a_revision_is_422(api: Api) -> None:
     asset_id = api.upload(1001, "a.txt", b"abc")
 
