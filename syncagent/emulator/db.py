@@ -55,6 +55,8 @@ class Folder(Base):
     """A folder; names are unique within their parent."""
 
     __tablename__ = "folders"
+    # IDs are never given out twice, as in Compass: a deleted record's ID stays dead.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(500))
@@ -89,6 +91,8 @@ class Asset(Base):
     """An asset item; its bytes are the stored object `object_key` once complete."""
 
     __tablename__ = "assets"
+    # IDs are never given out twice, as in Compass: a deleted record's ID stays dead.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(1000), index=True)
@@ -168,6 +172,8 @@ class Revision(Base):
     """A completed revision of an asset; its bytes stay downloadable."""
 
     __tablename__ = "revisions"
+    # IDs are never given out twice, as in Compass: a deleted record's ID stays dead.
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)

@@ -257,3 +257,20 @@ def test_a_new_revision_abandons_an_unfinished_one(api: Api) -> None:
 
     assert api.asset(asset_id)["checksum"] == md5(b"three")
     assert len(api.get(f"/api/v1/asset_items/{asset_id}/revisions").json()) == 1
+
+
+def test_the_id_of_a_deleted_asset_is_never_given_out_again(api: Api) -> None:
+    def create(name: str) -> int:
+        item = {"name": name, "folder_ids": [1001], "file_size": 3}
+        answer = api.post("/api/v2/uploads/http", {"asset_items": [item]})
+        return int(answer.json()["asset_items"][0]["id"])
+
+    first = create("first.txt")
+    removed = api.post(
+        "/api/v1/asset_items/delete_from_folders",
+        [{"asset_item_id": first, "folder_ids": [1001]}],
+    )
+    assert removed.status_code == 201
+    second = create("second.txt")
+
+    assert second > first
