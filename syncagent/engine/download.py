@@ -2,7 +2,8 @@
 
 Bytes go to a temp file (`.syncagent-dl-<key>.part`) in the target directory. An
 interrupted transfer resumes with `Range` from what the temp file holds, within the
-pass and across passes (the key names the asset and the version). Once every byte is
+pass and across passes (the key names the asset and the version); a temp file that is
+not a plain file of ours (a hard link, say) is never written into. Once every byte is
 there, its MD5 and size are checked against what Compass said; a file that fails the
 check is deleted and never placed. Placing is a rename in the same directory: a new
 file never replaces anything (a hard link claims the name), a new revision replaces the
@@ -15,6 +16,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +36,7 @@ from syncagent.engine.safe_root import (
     Identity,
     LocalChanged,
     SafeRoot,
+    UnsafePath,
     split_rel_path,
 )
 
@@ -126,9 +129,17 @@ class Downloader:
 
     @contextmanager
     def fetched(
-        self, rel_dir: str, key: str, url_source: UrlSource, expected: Expected
+        self,
+        rel_dir: str,
+        key: str,
+        url_source: UrlSource,
+        expected: Expected,
+        *,
+        subject: str | None = None,
     ) -> Iterator[Fetched]:
         """Download into a temp file in `rel_dir` and check it; yield it to place.
+
+        `subject` names the download in log lines (the file it is for).
 
         Raises IntegrityError (the temp file is deleted) when the bytes are not the
         ones Compass described, TransientError when the transfer kept failing (the
@@ -137,7 +148,9 @@ class Downloader:
         split_rel_path(rel_dir)
         with self.root.open_dir(rel_dir, create=True) as directory:
             temp = temp_name(key)
-            received, resumed_at = self._fetch(directory, temp, url_source, expected)
+            received, resumed_at = self._fetch(
+                directory, temp, url_source, expected, subject or directory.rel(temp)
+            )
             result = Fetched(directory, temp, received, resumed_at)
             try:
                 yield result
@@ -148,9 +161,14 @@ class Downloader:
     # -- transfer -------------------------------------------------------------------
 
     def _fetch(
-        self, directory: Dir, temp: str, url_source: UrlSource, expected: Expected
+        self,
+        directory: Dir,
+        temp: str,
+        url_source: UrlSource,
+        expected: Expected,
+        subject: str,
     ) -> tuple[int, int]:
-        fd = directory.open_file(temp, os.O_RDWR | os.O_CREAT)
+        fd = _open_temp(directory, temp)
         with os.fdopen(fd, "r+b") as stream:
             transfer = _Transfer.resume(stream, expected.size)
             resumed_at = transfer.offset
@@ -168,10 +186,7 @@ class Downloader:
                     if attempt == self.attempts:
                         raise
                     log.info(
-                        "%s: %s; resuming at byte %d",
-                        directory.rel(temp),
-                        exc,
-                        transfer.offset,
+                        "%s: %s; resuming at byte %d", subject, exc, transfer.offset
                     )
                     time.sleep(min(BACKOFF_SECONDS * 2**attempt, MAX_BACKOFF_SECONDS))
             stream.flush()
@@ -201,6 +216,33 @@ class Downloader:
                 f"downloaded {size} bytes with MD5 {md5}; Compass described "
                 f"{expected.size} bytes with MD5 {expected.md5}; not placed"
             )
+
+
+def _open_temp(directory: Dir, temp: str) -> int:
+    """Open a download's temp file, to resume it or start it.
+
+    Only a plain file of ours is resumed: a hard link (which would write through to
+    the file it shares), a file of another user or anything else at that name is
+    removed first (the name only; what it pointed to is left alone).
+    """
+    st = directory.lstat(temp)
+    if st is not None and not _ours(st):
+        log.warning(
+            "%s: not a download of ours (a hard link, another user's file or not a "
+            "file); removed, the download starts over",
+            directory.rel(temp),
+        )
+        directory.unlink(temp)
+    fd = directory.open_file(temp, os.O_RDWR | os.O_CREAT)
+    if not _ours(os.fstat(fd)):
+        os.close(fd)
+        raise UnsafePath(directory.rel(temp), f"{directory.rel(temp)} keeps changing")
+    return fd
+
+
+def _ours(st: os.stat_result) -> bool:
+    """Whether a temp file is a plain file this process may resume into."""
+    return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid()
 
 
 class _Transfer:

@@ -5,29 +5,35 @@ A file `<name>` dropped with a sidecar `<name>.json` beside it gets the sidecar'
 sidecar fails that file alone. With `after_ingest = "move"`, a verified file moves to
 `done/` and a file that failed for good moves to `failed/` with `<name>.error.txt`;
 with "delete" a verified file is deleted. The sidecar follows its file. `done/` and
-`failed/` are never ingested.
+`failed/` are never ingested. Every move, note and delete goes through `SafeRoot`, so
+nothing is written through a symbolic link or outside the root, and nothing already in
+`done/` or `failed/` is replaced.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import re
 import stat as stat_module
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from syncagent.compass import CompassClient, CompassError
 from syncagent.config import MappingConfig
+from syncagent.engine.filters import PathFilter
 from syncagent.engine.hooks import AssetDescription, PassHooks
 from syncagent.engine.problems import FileProblem
-from syncagent.engine.scanner import LocalFile
-from syncagent.ledger import Ledger
+from syncagent.engine.safe_root import Dir, Identity, Occupied, SafeRoot, UnsafePath
+from syncagent.engine.scanner import LocalFile, scan_tree, stat_file
+from syncagent.ledger import EntryRecord, Ledger
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,11 @@ FAILED = "failed"
 SIDECAR_SUFFIX = ".json"
 ERROR_SUFFIX = ".error.txt"
 MAX_SIDECAR_BYTES = 1024 * 1024
+# A sidecar that is not valid JSON yet and changed this recently may still be being
+# written: its file fails for now and is tried again, rather than failing for good.
+FRESH_SECONDS = 60.0
+# Beyond this many ` (n)` names the folder is in a state no one meant; leave the file.
+MAX_NUMBERED_NAMES = 10_000
 _SIDECAR_KEYS = {"custom_metadata_fields", "titles"}
 _FIELD_KEYS = {"category", "label", "value"}
 _TITLE_KEYS = {"gpms_id", "alpha_id", "gpms_alpha_id"}
@@ -49,6 +60,12 @@ def ingest_mapping(mapping: MappingConfig) -> MappingConfig:
     if mapping.mode != "dropbox":
         return mapping
     return replace(mapping, exclude=(*mapping.exclude, f"/{DONE}", f"/{FAILED}"))
+
+
+def moves_on_ingest(mapping: MappingConfig) -> bool:
+    """Whether verified files leave the mapping's root (a drop box that moves or
+    deletes them)."""
+    return mapping.mode == "dropbox" and mapping.after_ingest != "keep"
 
 
 def sidecar_of(rel_path: str) -> str:
@@ -83,20 +100,42 @@ def failed_drops(root: Path) -> list[FailedDrop]:
     """What lies in `root/failed/`, with each file's reason, oldest first."""
     found = []
     base = root / FAILED
+    if not _is_dir(base):
+        return []  # a link in place of failed/ is not followed
     for directory, _, names in os.walk(base):
+        present = set(names)
         for name in names:
-            if name.endswith((ERROR_SUFFIX, SIDECAR_SUFFIX)):
+            if name.endswith(ERROR_SUFFIX) or _is_sidecar_name(name, present):
                 continue
             path = Path(directory) / name
-            note = Path(str(path) + ERROR_SUFFIX)
-            try:
-                reason = note.read_text("utf-8").splitlines()[0]
-                failed_at = datetime.fromtimestamp(note.stat().st_mtime, UTC)
-            except (OSError, UnicodeDecodeError, IndexError):
-                reason, failed_at = "no reason recorded", datetime.now(UTC)
+            reason, failed_at = _read_note(Path(str(path) + ERROR_SUFFIX))
             rel_path = path.relative_to(root).as_posix()
             found.append(FailedDrop(rel_path, reason, failed_at))
     return sorted(found, key=lambda drop: (drop.failed_at, drop.rel_path))
+
+
+def _is_sidecar_name(name: str, names: set[str]) -> bool:
+    """Whether `name` is `<file>.json` with `<file>` among `names`."""
+    return name.endswith(SIDECAR_SUFFIX) and name[: -len(SIDECAR_SUFFIX)] in names
+
+
+def _read_note(note: Path) -> tuple[str, datetime]:
+    """The first line and time of a `.error.txt` note, never read through a link."""
+    try:
+        fd = os.open(note, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as stream:
+            failed_at = datetime.fromtimestamp(os.fstat(fd).st_mtime, UTC)
+            reason = stream.read(64 * 1024).decode("utf-8").splitlines()[0]
+    except (OSError, UnicodeDecodeError, IndexError):
+        return "no reason recorded", datetime.now(UTC)
+    return reason, failed_at
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return stat_module.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def mode_hooks(client: CompassClient, ledger: Ledger, *, dry_run: bool) -> HooksFor:
@@ -114,13 +153,24 @@ def mode_hooks(client: CompassClient, ledger: Ledger, *, dry_run: bool) -> Hooks
 
 
 def pass_defer(hooks: PassHooks, defer: Defer | None) -> Defer | None:
-    """What a pass leaves alone: a drop box's sidecars, and what `defer` says."""
+    """What a pass leaves alone: a drop box's sidecars, what `defer` says, and in a
+    drop box a file whose sidecar `defer` says is still being written."""
     if not isinstance(hooks, DropBoxHooks):
         return defer
     if defer is None:
         return hooks.holds
     outer = defer
-    return lambda local: hooks.holds(local) or outer(local)
+
+    def deferred(local: LocalFile) -> bool:
+        if hooks.holds(local):
+            return True
+        sidecar = stat_file(hooks.root, sidecar_of(local.rel_path))
+        if sidecar is not None and outer(sidecar):
+            log.debug("%s: waiting for its sidecar to settle", local.rel_path)
+            return True
+        return outer(local)
+
+    return deferred
 
 
 class DropBoxHooks(PassHooks):
@@ -135,6 +185,7 @@ class DropBoxHooks(PassHooks):
     ) -> None:
         self.mapping = mapping
         self.root = mapping.local_root
+        self.safe = SafeRoot(mapping.local_root)
         self.mapping_id = mapping_id
         self.client = client
         self.ledger = ledger
@@ -149,11 +200,14 @@ class DropBoxHooks(PassHooks):
     # -- at ingest --------------------------------------------------------------
 
     def describe(self, rel_path: str) -> AssetDescription:
-        """The sidecar's metadata, checked; FileProblem (permanent) if it is bad."""
+        """The sidecar's metadata, checked; FileProblem if it is bad (permanent,
+        unless it is half-written JSON that changed moments ago)."""
         sidecar = sidecar_of(rel_path)
-        raw = _read_sidecar(self.root / sidecar, sidecar)
-        if raw is None:
+        found = self._sidecar_bytes(sidecar)
+        if found is None:
             return AssetDescription()
+        data, mtime = found
+        raw = _parse_sidecar(data, sidecar, fresh=time.time() - mtime < FRESH_SECONDS)
         try:
             return check_sidecar(raw, self.vocabularies())
         except ValueError as exc:
@@ -196,17 +250,23 @@ class DropBoxHooks(PassHooks):
         """Move a file retrying cannot fix to failed/, with the reason beside it."""
         if not permanent or self.mapping.after_ingest != "move":
             return
-        if not _is_regular(self.root / rel_path):
-            return  # links, devices, vanished or unnamable paths stay where they are
+        try:
+            if self.safe.identity(rel_path) is None:
+                return
+        except (UnsafePath, OSError):
+            return  # links, devices, unnamable paths or their folders stay put
         moved = self._move(rel_path, FAILED)
         if moved is None:
             return
-        note = self.root / (moved + ERROR_SUFFIX)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        text = f"{rel_path}: {reason}\n(failed at {stamp})\n"
         try:
-            note.write_text(f"{rel_path}: {reason}\n(failed at {stamp})\n", "utf-8")
+            with self.safe.parent_of(moved) as (directory, name):
+                directory.write_new(name + ERROR_SUFFIX, text.encode("utf-8"))
+        except FileProblem as exc:
+            log.warning("%s: no note beside %s: %s", rel_path, moved, exc.reason)
         except OSError as exc:
-            log.warning("%s: cannot write %s: %s", rel_path, note, exc.strerror)
+            log.warning("%s: no note beside %s: %s", rel_path, moved, exc.strerror)
         log.info("%s: moved to %s: %s", rel_path, moved, reason)
 
     def recover(self) -> None:
@@ -214,94 +274,176 @@ class DropBoxHooks(PassHooks):
 
         In move and delete modes an entry never outlives its file in the root: a file
         still there unchanged is moved or deleted now, and an entry whose file is gone
-        is forgotten (never taken for a deletion to send to Compass).
+        is forgotten (never taken for a deletion to send to Compass) — unless the file
+        was renamed or moved inside the drop box meanwhile: that entry is left for the
+        pass, which renames the asset, and the pass after it moves the file on.
         """
         if self.mapping.after_ingest == "keep":
             return
-        gone: list[str] = []
+        gone: list[EntryRecord] = []
         for rel_path, entry in self.ledger.entries(self.mapping_id).items():
             if entry.kind != "file":
                 continue
             try:
-                st = os.lstat(self.root / rel_path)
-            except OSError:
-                gone.append(rel_path)
-                continue
-            if (st.st_size, st.st_mtime_ns, st.st_ino) == (
-                entry.size,
-                entry.mtime_ns,
-                entry.inode,
-            ):
+                found = self.safe.identity(rel_path)
+            except (UnsafePath, OSError):
+                found = None  # a link or a file now in its way: it is not here
+            if found is None:
+                gone.append(entry)
+            elif found == _identity_of(entry):
                 self.synced(rel_path, entry.asset_id or 0)
-        self.ledger.remove_entries(self.mapping_id, gone)
+        moved = self._moved_meanwhile(gone)
+        forgotten = [e.rel_path for e in gone if _identity_of(e) not in moved]
+        self.ledger.remove_entries(self.mapping_id, forgotten)
+
+    def _moved_meanwhile(self, gone: list[EntryRecord]) -> set[Identity]:
+        """The identities of `gone` entries whose file is elsewhere in the drop box."""
+        if not gone:
+            return set()
+        scanned = ingest_mapping(self.mapping)
+        tree = scan_tree(self.root, PathFilter(scanned.include, scanned.exclude))
+        present = {Identity(f.size, f.mtime_ns, f.inode) for f in tree.files.values()}
+        return {_identity_of(e) for e in gone} & present
 
     def _move(self, rel_path: str, folder: str) -> str | None:
-        """Move a file and its sidecar under `folder`; its new relative path or None."""
+        """Move a file and its sidecar under `folder`; its new relative path or None.
+
+        A link or a file where a folder should be, or no free name, leaves the file
+        where it is; a verified file left so is recorded as failed, saying why (the
+        next pass tries again).
+        """
         with self._move_lock:
-            target = _free_path(self.root / folder / rel_path)
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self.root / rel_path, target)
-            except OSError as exc:
-                log.warning(
-                    "%s: cannot move it to %s/: %s", rel_path, folder, exc.strerror
-                )
+                return self._move_into(rel_path, folder)
+            except FileNotFoundError:
+                log.debug("%s: gone before it was moved to %s/", rel_path, folder)
                 return None
-            sidecar = self.root / sidecar_of(rel_path)
-            if _is_regular(sidecar):
-                try:
-                    os.replace(sidecar, Path(str(target) + SIDECAR_SUFFIX))
-                except OSError as exc:
-                    log.warning("%s: cannot move its sidecar: %s", rel_path, exc)
-        return target.relative_to(self.root).as_posix()
+            except FileProblem as exc:
+                why = exc.reason
+            except OSError as exc:
+                why = exc.strerror or str(exc)
+        log.warning("%s: not moved to %s/: %s", rel_path, folder, why)
+        if folder == DONE:
+            self.ledger.record_failure(
+                self.mapping_id,
+                rel_path,
+                "upload",
+                f"uploaded, but not moved to {DONE}/: {why}",
+                permanent=True,
+            )
+        return None
+
+    def _move_into(self, rel_path: str, folder: str) -> str:
+        """Move a file (then its sidecar) to a free name under `folder`."""
+        rel_dir, _, name = rel_path.rpartition("/")
+        target_dir = f"{folder}/{rel_dir}" if rel_dir else folder
+        with self.safe.open_dir(rel_dir) as source:
+            if source.regular(name) is None:
+                raise FileNotFoundError(errno.ENOENT, "no such file", rel_path)
+            with self.safe.open_dir(target_dir, create=True) as target:
+                placed = _place(source, name, target)
+                _move_sidecar(source, name, target, placed)
+                target.sync()
+                return target.rel(placed)
 
     def _delete(self, rel_path: str) -> bool:
         """Delete a file and its sidecar; whether the file is gone."""
-        for path in (self.root / sidecar_of(rel_path), self.root / rel_path):
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                log.warning("%s: cannot delete it: %s", path, exc.strerror)
-                return False
+        try:
+            with self.safe.parent_of(rel_path) as (directory, name):
+                directory.regular(name)
+                if _regular_here(directory, sidecar_of(name)):
+                    directory.unlink(sidecar_of(name))
+                directory.unlink(name)
+        except FileNotFoundError:
+            return True
+        except FileProblem as exc:
+            log.warning("%s: not deleted: %s", rel_path, exc.reason)
+            return False
+        except OSError as exc:
+            log.warning("%s: not deleted: %s", rel_path, exc.strerror)
+            return False
         return True
 
-
-def _free_path(path: Path) -> Path:
-    """`path`, or `name (2).ext`, `name (3).ext`... if it is taken."""
-    if not path.exists():
-        return path
-    for number in range(2, 100_000):
-        candidate = path.with_name(f"{path.stem} ({number}){path.suffix}")
-        if not candidate.exists():
-            return candidate
-    raise FileProblem(f"{path}: no free name to move the file to", permanent=False)
-
-
-def _read_sidecar(path: Path, sidecar: str) -> Any:
-    """The sidecar's JSON, or None when there is no sidecar."""
-    try:
-        if not _is_regular(path):
+    def _sidecar_bytes(self, sidecar: str) -> tuple[bytes, float] | None:
+        """A sidecar's content and mtime, read without following links; None if
+        there is no sidecar."""
+        try:
+            with self.safe.parent_of(sidecar) as (directory, name):
+                if not _regular_here(directory, name):
+                    return None
+                with directory.read(name) as stream:
+                    data = stream.read(MAX_SIDECAR_BYTES + 1)
+                    mtime = os.fstat(stream.fileno()).st_mtime
+        except (FileNotFoundError, UnsafePath):
             return None
-        if path.stat().st_size > MAX_SIDECAR_BYTES:
+        except OSError as exc:
+            raise FileProblem(
+                f"sidecar {sidecar}: cannot read it: {exc.strerror}", permanent=True
+            ) from exc
+        if len(data) > MAX_SIDECAR_BYTES:
             raise FileProblem(
                 f"sidecar {sidecar}: larger than {MAX_SIDECAR_BYTES} bytes",
                 permanent=True,
             )
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FileProblem(
-            f"sidecar {sidecar}: cannot read it: {exc}", permanent=True
-        ) from exc
+        return data, mtime
+
+
+def _identity_of(entry: EntryRecord) -> Identity:
+    return Identity(entry.size or 0, entry.mtime_ns or 0, entry.inode or 0)
+
+
+def _regular_here(directory: Dir, name: str) -> bool:
+    st = directory.lstat(name)
+    return st is not None and stat_module.S_ISREG(st.st_mode)
+
+
+def _place(source: Dir, name: str, target: Dir) -> str:
+    """Move `name` into `target` under a name free for it, its sidecar and its note."""
+    for candidate in _numbered(name):
+        companions = (candidate, sidecar_of(candidate), candidate + ERROR_SUFFIX)
+        if any(target.taken(companion) for companion in companions):
+            continue
+        try:
+            source.move_new(name, target, candidate)
+        except Occupied:
+            continue  # taken since the look: try the next number
+        return candidate
+    raise FileProblem(f"no free name for it in {target.rel_dir}/", permanent=False)
+
+
+def _numbered(name: str) -> Iterator[str]:
+    """`name`, then `stem (2).ext`, `stem (3).ext`..."""
+    yield name
+    pure = PurePosixPath(name)
+    for number in range(2, MAX_NUMBERED_NAMES):
+        yield f"{pure.stem} ({number}){pure.suffix}"
+
+
+def _move_sidecar(source: Dir, name: str, target: Dir, placed: str) -> None:
+    """Move a file's sidecar beside it; on failure the sidecar stays, with a warning."""
+    if not _regular_here(source, sidecar_of(name)):
+        return
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FileProblem(
-            f"sidecar {sidecar}: not valid JSON: {exc}", permanent=True
-        ) from None
+        source.move_new(sidecar_of(name), target, sidecar_of(placed))
+    except FileProblem as exc:
+        log.warning("%s: its sidecar stays: %s", source.rel(name), exc.reason)
+    except OSError as exc:
+        log.warning("%s: its sidecar stays: %s", source.rel(name), exc.strerror)
+
+
+def _parse_sidecar(data: bytes, sidecar: str, *, fresh: bool) -> Any:
+    """The sidecar's JSON; FileProblem if it is not JSON, permanent unless `fresh`
+    (changed moments ago, so perhaps still being written)."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        what = (
+            "not valid JSON" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        )
+        reason = f"sidecar {sidecar}: {what}: {exc}"
+        if fresh:
+            reason += "; it changed moments ago, so it is tried again"
+        raise FileProblem(reason, permanent=not fresh) from None
 
 
 def vocabulary_values(raw: dict[str, Any]) -> dict[str, set[str]]:

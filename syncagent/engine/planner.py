@@ -32,6 +32,9 @@ class UploadPlan:
     renames: list[Rename] = field(default_factory=list)
     forgets: list[EntryRecord] = field(default_factory=list)
     removals: list[EntryRecord] = field(default_factory=list)
+    replaced: list[EntryRecord] = field(default_factory=list)
+    """Entries whose path now holds the other kind (a file where a folder was, or a
+    folder where a file was): settled before anything else takes the path."""
     unchanged: int = 0
 
     @property
@@ -45,6 +48,7 @@ class UploadPlan:
             or self.renames
             or self.forgets
             or self.removals
+            or self.replaced
         )
 
 
@@ -67,8 +71,20 @@ def plan_upload_pass(
     the ledger just forgets them.
     """
     plan = UploadPlan()
+    plan.replaced = [
+        entry
+        for rel_path, entry in synced.items()
+        if rel_path
+        and rel_path not in in_flight
+        and (
+            (entry.kind == "dir" and rel_path in local.files)
+            or (entry.kind == "file" and rel_path in local.dirs)
+        )
+    ]
+    replaced = {e.rel_path for e in plan.replaced}
     plan.folders = sorted(
-        (d for d in local.dirs if d not in synced), key=lambda d: (d.count("/"), d)
+        (d for d in local.dirs if d not in synced or d in replaced),
+        key=lambda d: (d.count("/"), d),
     )
 
     # Files that are known: unchanged, changed, or replaced by another inode.
@@ -95,6 +111,7 @@ def plan_upload_pass(
         if entry.kind == "file"
         and rel_path not in local.files
         and rel_path not in in_flight
+        and rel_path not in replaced
     ]
     by_identity = {(e.inode, e.size, e.mtime_ns): e for e in gone if e.asset_id}
     new_files.sort(key=_by_path)
@@ -117,7 +134,10 @@ def plan_upload_pass(
     plan.forgets.extend(
         entry
         for rel_path, entry in synced.items()
-        if entry.kind == "dir" and rel_path and rel_path not in local.dirs
+        if entry.kind == "dir"
+        and rel_path
+        and rel_path not in local.dirs
+        and rel_path not in replaced
     )
     return plan
 

@@ -101,7 +101,7 @@ class ProxyPuller:
         rel_dir, _, name = fetch.rel_path.rpartition("/")
         key = f"{fetch.asset.asset_id}-{fetch.proxy_type}"
         with self.downloader.fetched(
-            rel_dir, key, url_source, Expected(None, fetch.size)
+            rel_dir, key, url_source, Expected(None, fetch.size), subject=fetch.rel_path
         ) as got:
             placed = got.place_over(name)
         self.ledger.put_proxy_file(self.mapping_id, fetch.record(placed.size))

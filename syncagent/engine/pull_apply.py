@@ -8,6 +8,7 @@ Errors are raised to the pass, which records them per path.
 from __future__ import annotations
 
 import logging
+import stat
 import time
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -28,7 +29,13 @@ from syncagent.engine.pull_planner import (
 )
 from syncagent.engine.pull_report import PullReport
 from syncagent.engine.remote_tree import RemoteAsset, RemoteFolder
-from syncagent.engine.safe_root import Identity, LocalChanged, Occupied, SafeRoot
+from syncagent.engine.safe_root import (
+    Identity,
+    LocalChanged,
+    Occupied,
+    SafeRoot,
+    UnsafePath,
+)
 from syncagent.ledger import EntryRecord, Ledger
 
 log = logging.getLogger(__name__)
@@ -110,6 +117,7 @@ class PullApplier:
         else:
             reason = "folder removed in Compass; kept here because it still holds files"
             self.report.notice(entry.rel_path, reason)
+            log.info("%s: %s", entry.rel_path, reason)
         self.ledger.remove_entries(self.mapping_id, [entry.rel_path])
 
     # -- removals ---------------------------------------------------------------
@@ -121,6 +129,7 @@ class PullApplier:
         except LocalChanged:
             reason = "removed in Compass but changed here; kept"
             self.report.notice(entry.rel_path, reason)
+            log.info("%s: %s", entry.rel_path, reason)
             moved_to = None
         except FileNotFoundError:
             moved_to = None
@@ -163,9 +172,9 @@ class PullApplier:
         """Download an asset's file into place and record it."""
         started = time.monotonic()
         rel_dir, _, name = op.rel_path.rpartition("/")
-        with self._fetched(rel_dir, op.asset) as got:
+        with self._fetched(rel_dir, op.asset, op.rel_path) as got:
             if op.expect is None:
-                placed = got.place_new(name)
+                placed = _place_new(got, name, op.rel_path)
             else:
                 try:
                     placed = got.place_replacing(name, identity_of(op.expect))
@@ -196,7 +205,7 @@ class PullApplier:
     def conflict(self, op: Conflict) -> None:
         """Both sides changed: save Compass's version beside the local file."""
         rel_dir = op.rel_path.rpartition("/")[0]
-        with self._fetched(rel_dir, op.asset) as got:
+        with self._fetched(rel_dir, op.asset, op.rel_path) as got:
             self._keep_both(got, op.rel_path, op.asset, op.entry)
 
     def _keep_both(
@@ -224,7 +233,7 @@ class PullApplier:
         log.warning("%s: conflict; %s", rel_path, reason)
 
     def _fetched(
-        self, rel_dir: str, asset: RemoteAsset
+        self, rel_dir: str, asset: RemoteAsset, subject: str
     ) -> AbstractContextManager[Fetched]:
         assert asset.checksum is not None
         return self.downloader.fetched(
@@ -232,7 +241,21 @@ class PullApplier:
             source_key(asset.asset_id, asset.checksum),
             lambda: self.client.download_url(asset_id=asset.asset_id),
             Expected(asset.checksum, asset.size),
+            subject=subject,
         )
+
+
+def _place_new(got: Fetched, name: str, rel_path: str) -> Identity:
+    """Place a download under a free name; a link or a non-file there says so."""
+    try:
+        return got.place_new(name)
+    except Occupied:
+        st = got.directory.lstat(name)
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(
+                rel_path, f"{rel_path} is a symbolic link or not a regular file"
+            ) from None
+        raise
 
 
 def _file_entry(

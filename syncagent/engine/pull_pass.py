@@ -1,11 +1,12 @@
 """One pull over a mapping: list Compass, plan against the ledger and the disk, apply.
 
 The pass lists the remote tree, scans the disk, plans (`pull_planner.py`) and carries
-the plan out in an order that keeps every step safe: folders first (a failed folder
-move stops the pass, since later paths assume it), then removals that free names,
-renames, downloads and conflict copies on a pool of workers, emptied folders, and
-last the proxies. Per-path failures are recorded in the ledger and the report; the
-pass goes on with the rest.
+the plan out in an order that keeps every step safe: folders first (a folder that
+fails holds back only what lies below it, `pull_hold.py`), then removals that free
+names, renames, downloads and conflict copies on a pool of workers, emptied folders,
+and last the proxies. Per-path failures are recorded in the ledger and the report; the
+pass goes on with the rest, and a pass that ran to its end clears the failures of
+earlier pulls that did not happen again.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from syncagent.engine.problems import FileProblem
 from syncagent.engine.progress import Progress
 from syncagent.engine.proxy_pull import ProxyPuller
 from syncagent.engine.pull_apply import PullApplier, dir_entry
+from syncagent.engine.pull_hold import blocker, dir_paths, hold_back
 from syncagent.engine.pull_planner import (
     MakeDir,
+    MoveDir,
     PullOptions,
     PullPlan,
     plan_pull,
@@ -47,10 +50,6 @@ log = logging.getLogger(__name__)
 
 # An unfinished download older than this is abandoned: its temp file is removed.
 STALE_TEMP_SECONDS = 7 * 24 * 3600.0
-
-
-class _Stop(Exception):
-    """A folder could not be made or moved: the rest of the plan depends on it."""
 
 
 class PullPass:
@@ -78,6 +77,7 @@ class PullPass:
         self.stop = stop or threading.Event()
         self.rules = PathFilter(mapping.include, mapping.exclude)
         self.report = PullReport(str(mapping.local_root), mapping.folder_id)
+        self._failed_paths: set[str] = set()
         self.options = PullOptions(
             two_way=mapping.direction == "both",
             trash_removed=mapping.on_remote_delete == "trash",
@@ -95,10 +95,6 @@ class PullPass:
             raise
         except CompassError as exc:
             self.report.fatal = f"Compass folder {self.mapping.folder_id}: {exc}"
-        except _Stop:
-            log.warning(
-                "%s: pull stopped after a folder failed", self.mapping.local_root
-            )
         except FileProblem as exc:
             self.report.fatal = f"{self.mapping.local_root}: {exc.reason}"
         except OSError as exc:
@@ -139,6 +135,10 @@ class PullPass:
 
         # Step: sweep downloads abandoned long ago.
         self._sweep_temps(root, local)
+
+        # Step: what failed before and did not fail now is fixed.
+        if not self.stop.is_set():
+            self._clear_fixed()
 
     # -- ends and inputs ----------------------------------------------------------
 
@@ -204,11 +204,15 @@ class PullPass:
         if plan.restores:
             self._restore(plan)
 
-        # Step: folders, top-down; later paths depend on them.
-        for op in plan.dirs:
-            action = apply.make_dir if isinstance(op, MakeDir) else apply.move_dir
-            if not self._guard(op.rel_path, action, op):
-                raise _Stop
+        # Step: folders, top-down; what lies below a folder that failed waits.
+        blocked = self._apply_dirs(plan.dirs, apply)
+        plan, held = hold_back(plan, blocked)
+        for rel_dir, count in sorted(held.counts.items()):
+            log.warning(
+                "%s: %d changes below this folder wait until it can be used",
+                rel_dir,
+                count,
+            )
 
         # Step: removals and local deletions, which free names for what follows.
         now = datetime.now(UTC)
@@ -244,7 +248,31 @@ class PullPass:
         for entry in plan.dir_removals:
             self._guard(entry.rel_path, apply.remove_dir, entry)
         for notice in plan.notices:
+            log.info("%s: %s", notice.subject, notice.reason)
             self.report.notice(notice.subject, notice.reason)
+
+    def _apply_dirs(
+        self, ops: Sequence[MakeDir | MoveDir], apply: PullApplier
+    ) -> list[str]:
+        """Make and move directories; the ones that failed (and all below them)."""
+        blocked: list[str] = []
+        for op in ops:
+            if any(blocker(p, blocked) for p in dir_paths(op)):
+                blocked.extend(dir_paths(op))
+                continue
+            action = apply.make_dir if isinstance(op, MakeDir) else apply.move_dir
+            if not self._guard(op.rel_path, action, op):
+                blocked.extend(dir_paths(op))
+        return blocked
+
+    def _clear_fixed(self) -> None:
+        """Forget the pull failures of paths that did not fail in this pull."""
+        fixed = [
+            f.rel_path
+            for f in self.ledger.failures(self.mapping_id)
+            if f.operation == "download" and f.rel_path not in self._failed_paths
+        ]
+        self.ledger.clear_failures(self.mapping_id, fixed)
 
     def _restore(self, plan: PullPlan) -> None:
         asset_ids = sorted({a.asset_id for a in plan.restores})
@@ -334,6 +362,7 @@ class PullPass:
         return False
 
     def _failed(self, rel_path: str, reason: str, *, permanent: bool) -> None:
+        self._failed_paths.add(rel_path)
         log.warning("%s: %s", rel_path, reason)
         self.report.fail(rel_path, reason, permanent=permanent)
         self.ledger.record_failure(

@@ -119,7 +119,15 @@ class Dir:
     def link_new(self, name: str, target: Dir, target_name: str) -> None:
         """Give a file a second name; Occupied if that name is taken."""
         try:
-            os.link(name, target_name, src_dir_fd=self.fd, dst_dir_fd=target.fd)
+            # Never follow: a file swapped for a link since it was checked is moved
+            # as the link it now is, not as what it points to.
+            os.link(
+                name,
+                target_name,
+                src_dir_fd=self.fd,
+                dst_dir_fd=target.fd,
+                follow_symlinks=False,
+            )
             return
         except FileExistsError:
             raise Occupied(target.rel(target_name)) from None
@@ -136,6 +144,19 @@ class Dir:
         self.link_new(name, target, target_name)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(name, dir_fd=self.fd)
+
+    def write_new(self, name: str, data: bytes) -> None:
+        """Create a file that must not exist yet; Occupied if anything has the name."""
+        try:
+            fd = self.open_file(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            raise Occupied(self.rel(name)) from None
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+
+    def taken(self, name: str) -> bool:
+        """Whether anything (a file, a folder, a link) has this name here."""
+        return self.lstat(name) is not None
 
     def replace(self, name: str, target_name: str) -> None:
         """Rename a file over another in this directory, atomically."""

@@ -384,7 +384,10 @@ class Uploader:
                 f"initiate answered {part_count} parts for {upload.file_size} bytes "
                 f"in parts of {part_size}; expected {expected}"
             )
-        self.ledger.set_upload_initiated(upload.upload_id, part_size, part_count)
+        if part_count > 1:
+            # A one-part upload is cheaper to initiate and send again after a crash
+            # than to checkpoint step by step; "completing" is still recorded.
+            self.ledger.set_upload_initiated(upload.upload_id, part_size, part_count)
         return replace(
             upload,
             part_size=part_size,
@@ -416,6 +419,10 @@ class Uploader:
                     part.release()
                     if not same:
                         raise FileChanged("differs from the parts already sent")
+                    continue
+                if upload.part_count == 1:
+                    # Nothing to overlap with: send it from this thread, no hand-off.
+                    self._put(upload, urls, part, stop)
                     continue
                 in_flight.append(
                     self.part_pool.submit(self._put, upload, urls, part, stop)
@@ -479,9 +486,10 @@ class Uploader:
         self.counters.add(sent=len(part.data))
         self.progress.bytes_sent(len(part.data))
         self.client.complete_parts(upload.asset_id, [(part.number, part.md5())])
-        self.ledger.confirm_parts(
-            upload.upload_id, [(part.number, part.md5(), len(part.data))]
-        )
+        if upload.part_count and upload.part_count > 1:
+            self.ledger.confirm_parts(
+                upload.upload_id, [(part.number, part.md5(), len(part.data))]
+            )
 
     @staticmethod
     def _raise_failed(in_flight: list[Future[None]]) -> None:

@@ -33,7 +33,13 @@ from syncagent.engine.progress import Progress
 from syncagent.engine.report import PassReport
 from syncagent.engine.scanner import LocalFile, LocalTree, scan_tree, stat_file
 from syncagent.engine.upload import LEASE, Uploader
-from syncagent.ledger import EntryRecord, Ledger, LedgerError, UploadRecord
+from syncagent.ledger import (
+    EntryRecord,
+    Ledger,
+    LedgerError,
+    UploadRecord,
+    UploadStart,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +137,9 @@ class UploadPass:
             len(plan.uploads) + len(plan.revisions),
             sum(f.size for f in plan.uploads) + sum(f.size for f, _ in plan.revisions),
         )
+
+        # Step: clear the entries of paths that changed kind, before they are reused.
+        self._settle_replaced(plan.replaced)
 
         # Step: make the Compass folders of new local directories.
         folders = FolderMap(
@@ -558,25 +567,29 @@ class UploadPass:
         folders: FolderMap,
         new_files: Sequence[LocalFile],
     ) -> None:
-        """Create assets in batches and hand each upload to the pool."""
+        """Create assets in batches and hand each upload to the pool.
+
+        At most a few batches of created assets run ahead of the uploads, so a crash
+        leaves few assets waiting for their bytes.
+        """
+        room = threading.BoundedSemaphore(3 * CREATE_BATCH)
         for start in range(0, len(new_files), CREATE_BATCH):
             if self._stopping():
                 return
             batch = new_files[start : start + CREATE_BATCH]
-            self._wait_for_room(futures)
             self._pause_for_recent(batch)
-            uploads = [u for u in (self._begin_new(folders, f) for f in batch) if u]
+            starts = [s for s in (self._begin_new(folders, f) for f in batch) if s]
+            # Recorded before anything is asked of Compass, so a crash between the
+            # two leaves an upload to resume rather than an asset nobody knows.
+            uploads = self.ledger.begin_uploads(
+                self.mapping_id, starts, self.owner, LEASE
+            )
             created = self._create(uploads)
             for upload in created:
-                futures.append(self._submit(pool, upload.rel_path, self._carry, upload))
-
-    def _wait_for_room(self, futures: list[Future[None]]) -> None:
-        # Keep at most a few batches of created assets ahead of the uploads.
-        while True:
-            running = [f for f in futures if not f.done()]
-            if len(running) <= 2 * CREATE_BATCH:
-                return
-            wait(running, return_when="FIRST_COMPLETED")
+                room.acquire()
+                future = self._submit(pool, upload.rel_path, self._carry, upload)
+                future.add_done_callback(lambda _done: room.release())
+                futures.append(future)
 
     @staticmethod
     def _pause_for_recent(batch: Sequence[LocalFile]) -> None:
@@ -585,7 +598,7 @@ class UploadPass:
         if remaining > 0:
             time.sleep(min(remaining, RECENT_SECONDS))
 
-    def _begin_new(self, folders: FolderMap, local: LocalFile) -> UploadRecord | None:
+    def _begin_new(self, folders: FolderMap, local: LocalFile) -> UploadStart | None:
         folder_id = folders.folder_of(parent_of(local.rel_path))
         if folder_id is None:
             reason = "its folder could not be made in Compass (see the folder's error)"
@@ -611,8 +624,7 @@ class UploadPass:
             )
             self._failed(local.rel_path, problem.reason, problem)
             return None
-        return self.ledger.begin_upload(
-            self.mapping_id,
+        return UploadStart(
             rel_path=current.rel_path,
             kind="new",
             folder_id=folder_id,
@@ -621,8 +633,6 @@ class UploadPass:
             file_size=current.size,
             mtime_ns=current.mtime_ns,
             inode=current.inode,
-            owner=self.owner,
-            lease=LEASE,
         )
 
     def _describe_asset(self, upload_or_path: UploadRecord | str) -> AssetDescription:
@@ -739,6 +749,18 @@ class UploadPass:
             forgotten = [e.rel_path for e in plan.forgets]
             self.ledger.remove_entries(self.mapping_id, forgotten)
         self.report.count("forgotten", sum(e.kind == "file" for e in plan.forgets))
+
+    def _settle_replaced(self, replaced: Sequence[EntryRecord]) -> None:
+        """A file became a folder or a folder a file: the old entry goes first (its
+        asset too, for a file, when local deletes reach Compass)."""
+        if not replaced:
+            return
+        files = [e for e in replaced if e.kind == "file"]
+        if self.mapping.on_local_delete == "remove":
+            self._remove_remote(files, "removed", "a folder took the file's place")
+        else:
+            self.report.count("forgotten", len(files))  # their assets stay in Compass
+        self.ledger.remove_entries(self.mapping_id, [e.rel_path for e in replaced])
 
     def _remove_remote(
         self, entries: Sequence[EntryRecord], counter: str, why: str

@@ -6,6 +6,7 @@ from syncagent.ledger.records import (
     FailureRecord,
     PassSummary,
     UploadRecord,
+    UploadStart,
 )
 from syncagent.ledger.store import Ledger, LedgerError, MappingBusy, utcnow
 
@@ -18,5 +19,6 @@ __all__ = [
     "MappingBusy",
     "PassSummary",
     "UploadRecord",
+    "UploadStart",
     "utcnow",
 ]

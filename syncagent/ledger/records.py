@@ -47,6 +47,20 @@ class UploadRecord:
 
 
 @dataclass(frozen=True)
+class UploadStart:
+    """What the ledger needs to know when an upload begins."""
+
+    rel_path: str
+    kind: str
+    folder_id: int
+    remote_name: str
+    asset_id: int | None
+    file_size: int
+    mtime_ns: int
+    inode: int
+
+
+@dataclass(frozen=True)
 class FailureRecord:
     """The latest failure of one entry."""
 

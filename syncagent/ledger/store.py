@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     Engine,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -25,7 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +50,7 @@ from syncagent.ledger.records import (
     PassSummary,
     ProxyFileRecord,
     UploadRecord,
+    UploadStart,
 )
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,51 @@ _ENTRY_COLUMNS = (
 )
 
 
+# Statements built once: an upload writes the ledger a few times, and building a
+# statement costs more than running it.
+_ENTRY_VALUES = (
+    "kind",
+    "folder_id",
+    "asset_id",
+    "remote_name",
+    "size",
+    "mtime_ns",
+    "inode",
+    "checksum",
+    "remote_updated_at",
+    "origin",
+    "synced_at",
+)
+_UPDATE_ENTRY = (
+    update(Entry)
+    .where(
+        Entry.mapping_id == bindparam("b_mapping_id"),
+        Entry.rel_path == bindparam("b_rel_path"),
+    )
+    .values({name: bindparam(f"b_{name}") for name in _ENTRY_VALUES})
+)
+_INSERT_ENTRY = insert(Entry)
+_INSERT_UPLOAD = insert(Upload)
+_SET_ASSET = (
+    update(Upload)
+    .where(Upload.upload_id == bindparam("b_upload_id"))
+    .values(asset_id=bindparam("b_asset_id"), state="created")
+)
+_SET_COMPLETING = (
+    update(Upload)
+    .where(Upload.upload_id == bindparam("b_upload_id"))
+    .values(state="completing", checksum=bindparam("b_checksum"))
+)
+_DELETE_PARTS = delete(UploadPart).where(
+    UploadPart.upload_id == bindparam("b_upload_id")
+)
+_DELETE_UPLOAD = delete(Upload).where(Upload.upload_id == bindparam("b_upload_id"))
+_DELETE_FAILURE = delete(Failure).where(
+    Failure.mapping_id == bindparam("b_mapping_id"),
+    Failure.rel_path == bindparam("b_rel_path"),
+)
+
+
 def _entry_record(row: Entry) -> EntryRecord:
     return EntryRecord(
         rel_path=row.rel_path,
@@ -166,6 +213,18 @@ class Ledger:
         try:
             with self._write_lock, self._sessions.begin() as session:
                 yield session
+        except SQLAlchemyError as exc:
+            raise LedgerError(
+                f"cannot write the ledger at {_safe_url(self.url)}: {_reason(exc)}"
+            ) from exc
+
+    @contextmanager
+    def _core(self) -> Iterator[Connection]:
+        """A write transaction on a plain connection: the hot paths of an upload
+        need no ORM objects, and each costs a fraction of an ORM session."""
+        try:
+            with self._write_lock, self.engine.begin() as connection:
+                yield connection
         except SQLAlchemyError as exc:
             raise LedgerError(
                 f"cannot write the ledger at {_safe_url(self.url)}: {_reason(exc)}"
@@ -317,26 +376,31 @@ class Ledger:
                 )
 
     @staticmethod
-    def _upsert_entry(session: Session, mapping_id: int, entry: EntryRecord) -> None:
-        row = session.scalar(
-            select(Entry).where(
-                Entry.mapping_id == mapping_id, Entry.rel_path == entry.rel_path
-            )
+    def _upsert_entry(
+        target: Session | Connection, mapping_id: int, entry: EntryRecord
+    ) -> None:
+        values = {
+            "kind": entry.kind,
+            "folder_id": entry.folder_id,
+            "asset_id": entry.asset_id,
+            "remote_name": entry.remote_name,
+            "size": entry.size,
+            "mtime_ns": entry.mtime_ns,
+            "inode": entry.inode,
+            "checksum": entry.checksum,
+            "remote_updated_at": entry.remote_updated_at,
+            "origin": entry.origin,
+            "synced_at": utcnow(),
+        }
+        key = {"b_mapping_id": mapping_id, "b_rel_path": entry.rel_path}
+        changed = target.execute(
+            _UPDATE_ENTRY, {**key, **{f"b_{k}": v for k, v in values.items()}}
         )
-        if row is None:
-            row = Entry(mapping_id=mapping_id, rel_path=entry.rel_path)
-            session.add(row)
-        row.kind = entry.kind
-        row.folder_id = entry.folder_id
-        row.asset_id = entry.asset_id
-        row.remote_name = entry.remote_name
-        row.size = entry.size
-        row.mtime_ns = entry.mtime_ns
-        row.inode = entry.inode
-        row.checksum = entry.checksum
-        row.remote_updated_at = entry.remote_updated_at
-        row.origin = entry.origin
-        row.synced_at = utcnow()
+        if not changed.rowcount:  # type: ignore[attr-defined]
+            target.execute(
+                _INSERT_ENTRY,
+                {"mapping_id": mapping_id, "rel_path": entry.rel_path, **values},
+            )
 
     # -- uploads in flight ----------------------------------------------------
 
@@ -378,6 +442,59 @@ class Ledger:
             session.flush()
             return self._upload_record(session, row)
 
+    def begin_uploads(
+        self,
+        mapping_id: int,
+        starts: Sequence[UploadStart],
+        owner: str,
+        lease: timedelta,
+    ) -> list[UploadRecord]:
+        """Record that several new uploads start, in one transaction."""
+        now = utcnow()
+        records = []
+        with self._core() as connection:
+            for start in starts:
+                values = {
+                    "mapping_id": mapping_id,
+                    "rel_path": start.rel_path,
+                    "kind": start.kind,
+                    "folder_id": start.folder_id,
+                    "remote_name": start.remote_name,
+                    "asset_id": start.asset_id,
+                    "file_size": start.file_size,
+                    "mtime_ns": start.mtime_ns,
+                    "inode": start.inode,
+                    "state": "creating",
+                    "owner": owner,
+                    "lease_expires_at": now + lease,
+                    "started_at": now,
+                    "attempts": 1,
+                }
+                result = connection.execute(_INSERT_UPLOAD, values)
+                [upload_id] = result.inserted_primary_key or [None]
+                records.append(
+                    UploadRecord(
+                        upload_id=int(upload_id),
+                        mapping_id=mapping_id,
+                        rel_path=start.rel_path,
+                        kind=start.kind,
+                        folder_id=start.folder_id,
+                        remote_name=start.remote_name,
+                        asset_id=start.asset_id,
+                        file_size=start.file_size,
+                        mtime_ns=start.mtime_ns,
+                        inode=start.inode,
+                        part_size=None,
+                        part_count=None,
+                        state="creating",
+                        checksum=None,
+                        owner=owner,
+                        lease_expires_at=now + lease,
+                        confirmed_parts={},
+                    )
+                )
+        return records
+
     def uploads(self, mapping_id: int) -> list[UploadRecord]:
         """Every upload in flight on a mapping."""
         query = select(Upload).where(Upload.mapping_id == mapping_id)
@@ -417,21 +534,21 @@ class Ledger:
 
     def set_upload_assets(self, assets: dict[int, int]) -> None:
         """Remember the asset IDs of several uploads in one transaction."""
-        with self._write() as session:
-            for upload_id, asset_id in assets.items():
-                session.execute(
-                    update(Upload)
-                    .where(Upload.upload_id == upload_id)
-                    .values(asset_id=asset_id, state="created")
-                )
+        if not assets:
+            return
+        rows = [{"b_upload_id": u, "b_asset_id": a} for u, a in assets.items()]
+        with self._core() as connection:
+            connection.execute(_SET_ASSET, rows)
 
     def set_upload_initiated(
         self, upload_id: int, part_size: int, part_count: int
     ) -> None:
         """Initiate answered: parts are numbered from here on; old parts are void."""
-        with self._write() as session:
-            session.execute(delete(UploadPart).where(UploadPart.upload_id == upload_id))
-            session.execute(
+        with self._core() as connection:
+            connection.execute(
+                delete(UploadPart).where(UploadPart.upload_id == upload_id)
+            )
+            connection.execute(
                 update(Upload)
                 .where(Upload.upload_id == upload_id)
                 .values(part_size=part_size, part_count=part_count, state="initiated")
@@ -440,11 +557,17 @@ class Ledger:
     def confirm_parts(
         self, upload_id: int, parts: Iterable[tuple[int, str, int]]
     ) -> None:
-        """Compass confirmed these parts (number, MD5, size)."""
-        with self._write() as session:
+        """Compass confirmed these parts (number, MD5, size); repeating is harmless."""
+        with self._core() as connection:
             for number, checksum, size in parts:
-                session.merge(
-                    UploadPart(
+                connection.execute(
+                    delete(UploadPart).where(
+                        UploadPart.upload_id == upload_id,
+                        UploadPart.part_number == number,
+                    )
+                )
+                connection.execute(
+                    insert(UploadPart).values(
                         upload_id=upload_id,
                         part_number=number,
                         checksum=checksum,
@@ -454,7 +577,10 @@ class Ledger:
 
     def set_upload_completing(self, upload_id: int, checksum: str) -> None:
         """About to ask Compass to complete; `checksum` is the whole-file MD5."""
-        self._update_upload(upload_id, state="completing", checksum=checksum)
+        with self._core() as connection:
+            connection.execute(
+                _SET_COMPLETING, {"b_upload_id": upload_id, "b_checksum": checksum}
+            )
 
     def reset_upload(
         self, upload_id: int, *, state: str, forget_asset: bool = False
@@ -495,11 +621,11 @@ class Ledger:
 
     def finish_upload(self, upload: UploadRecord, entry: EntryRecord) -> None:
         """The upload is verified in Compass: record the entry synced, atomically."""
-        with self._write() as session:
-            self._upsert_entry(session, upload.mapping_id, entry)
+        with self._core() as connection:
+            self._upsert_entry(connection, upload.mapping_id, entry)
             if upload.kind == "revision":
-                session.add(
-                    RevisionRecord(
+                connection.execute(
+                    insert(RevisionRecord).values(
                         mapping_id=upload.mapping_id,
                         rel_path=entry.rel_path,
                         asset_id=entry.asset_id,
@@ -508,11 +634,12 @@ class Ledger:
                         uploaded_at=utcnow(),
                     )
                 )
-            session.execute(
-                delete(UploadPart).where(UploadPart.upload_id == upload.upload_id)
+            connection.execute(_DELETE_PARTS, {"b_upload_id": upload.upload_id})
+            connection.execute(_DELETE_UPLOAD, {"b_upload_id": upload.upload_id})
+            connection.execute(
+                _DELETE_FAILURE,
+                {"b_mapping_id": upload.mapping_id, "b_rel_path": entry.rel_path},
             )
-            session.execute(delete(Upload).where(Upload.upload_id == upload.upload_id))
-            self._clear_failure(session, upload.mapping_id, entry.rel_path)
 
     def revision_count(self, mapping_id: int) -> int:
         """How many revisions this agent uploaded on a mapping."""
@@ -533,8 +660,8 @@ class Ledger:
             return int(session.scalar(query) or 0)
 
     def _update_upload(self, upload_id: int, **values: Any) -> None:
-        with self._write() as session:
-            session.execute(
+        with self._core() as connection:
+            connection.execute(
                 update(Upload).where(Upload.upload_id == upload_id).values(**values)
             )
 

@@ -279,3 +279,31 @@ def test_a_file_edited_after_its_asset_was_deleted_goes_up_as_a_new_asset(
     remote = assert_mirrored(root, view, 1001)
     assert remote["memo.txt"]["id"] != old["id"]
     assert run_sync(config).mapping["unchanged"] == 1
+
+
+def test_a_folder_that_became_a_file_and_back_syncs_in_one_run_each(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    (root / "dir").mkdir(parents=True)
+    (root / "dir" / "x.txt").write_text("in")
+    (root / "thing").write_text("file")
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    assert run_sync(config).returncode == 0
+
+    shutil.rmtree(root / "dir")
+    (root / "dir").write_text("now a file")
+    (root / "thing").unlink()
+    (root / "thing").mkdir()
+    (root / "thing" / "y.txt").write_text("inner")
+    changed = run_sync(config)
+    again = run_sync(config)
+
+    assert changed.returncode == 0, changed.failures()
+    assert changed.mapping["uploaded"] == 2
+    assert again.mapping["uploaded"] == again.mapping["adopted"] == 0
+    assert again.mapping["unchanged"] == 2
+    remote = view.tree(1001)
+    assert len(remote["dir"]) == 1 and len(remote["thing/y.txt"]) == 1

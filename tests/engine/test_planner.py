@@ -121,3 +121,15 @@ def test_known_directory_is_not_made_again() -> None:
     plan = plan_upload_pass(tree(dirs=("a",)), {"a": synced_dir("a")})
 
     assert plan.folders == []
+
+
+def test_a_path_that_changed_kind_is_settled_first_and_made_again() -> None:
+    local = tree(LocalFile("was-dir", 4, 1, 50), dirs=("was-file",))
+    synced = {"was-dir": synced_dir("was-dir"), "was-file": synced_file("was-file")}
+
+    plan = plan_upload_pass(local, synced)
+
+    assert sorted(e.rel_path for e in plan.replaced) == ["was-dir", "was-file"]
+    assert plan.folders == ["was-file"]
+    assert [f.rel_path for f in plan.uploads] == ["was-dir"]
+    assert plan.forgets == [] and plan.removals == []
