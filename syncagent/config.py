@@ -6,10 +6,11 @@ fix it without reading code. Relative paths are relative to the config file.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,8 @@ def load_config(path: Path) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     return _Reader(path).config(raw)
@@ -278,15 +281,25 @@ class _Reader:
             )
         parsed = tuple(self.mapping(m, i) for i, m in enumerate(mappings, start=1))
         self.check_overlaps(parsed)
+        ledger_url = self.ledger(raw)
+        own = self.own_files(ledger_url, self.path_of(data_dir))
         return Config(
             path=self.path,
             compass=self.compass(raw),
-            ledger_url=self.ledger(raw),
+            ledger_url=ledger_url,
             transfer=self.transfer(raw),
             agent=self.agent(raw),
-            mappings=parsed,
+            mappings=tuple(_without(m, own) for m in parsed),
             embedded_data=self.path_of(data_dir),
         )
+
+    def own_files(self, ledger_url: str, embedded_data: Path) -> list[Path]:
+        """The agent's own files, which no mapping may sync whatever its globs."""
+        own = [self.path.resolve(), embedded_data]
+        if ledger_url.startswith("sqlite:///") and ":memory:" not in ledger_url:
+            ledger = Path(ledger_url[len("sqlite:///") :])
+            own += [ledger.with_name(ledger.name + s) for s in _SQLITE_SUFFIXES]
+        return own
 
     def compass(self, raw: dict[str, Any]) -> CompassConfig:
         known = {"url", "username", "password", "password_env", "verify_tls", "timeout"}
@@ -311,7 +324,9 @@ class _Reader:
             verify = str(bundle)
         timeout = self.get(table, "compass.timeout", "timeout", float, 60.0)
         if not 0 < timeout <= 3600:
-            raise self.fail("compass.timeout", "must be between 0 and 3600 seconds")
+            raise self.fail(
+                "compass.timeout", "must be more than 0 and at most 3600 seconds"
+            )
         return CompassConfig(url, username, self.password(table), verify, timeout)
 
     def password(self, table: dict[str, Any]) -> str:
@@ -449,6 +464,24 @@ class _Reader:
                         "mapping roots must not nest",
                     )
 
+
+def _without(mapping: MappingConfig, own: list[Path]) -> MappingConfig:
+    """The mapping, with the agent's own files under its root excluded by path."""
+    inside = [
+        p
+        for p in own
+        if p != mapping.local_root and p.is_relative_to(mapping.local_root)
+    ]
+    if not inside:
+        return mapping
+    anchored = [
+        f"/{glob.escape(p.relative_to(mapping.local_root).as_posix())}" for p in inside
+    ]
+    return replace(mapping, exclude=(*mapping.exclude, *anchored))
+
+
+# The ledger file and the files SQLite keeps beside it.
+_SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 _REQUIRED: Any = object()
 # Below these, a typo would make the agent hammer Compass or spin on the disk.

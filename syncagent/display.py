@@ -141,7 +141,8 @@ def _describe(report: PassReport) -> str:
         if value:
             parts.append(f"{value} {_words(label, value)}")
     if not parts and not report.failures and report.fatal is None:
-        return f"nothing to do ({report.unchanged} files in sync)"
+        files = "file" if report.unchanged == 1 else "files"
+        return f"nothing to do ({report.unchanged} {files} in sync)"
     if report.unchanged:
         parts.append(f"{report.unchanged} unchanged")
     done = ", ".join(parts) or "nothing done"

@@ -187,3 +187,27 @@ def test_conflict_copies_are_excluded_only_in_two_way_mappings(tmp_path: Path) -
     assert upload_rules.includes_file(ordinary) and upload_rules.includes_file(copy)
     assert both_rules.includes_file(ordinary)
     assert not both_rules.includes_file(copy)
+
+
+def test_the_agents_own_files_inside_a_mapping_are_never_synced(tmp_path: Path) -> None:
+    from syncagent.engine.filters import PathFilter
+
+    text = (
+        MINIMAL.replace('local = "media"', 'local = "."')
+        + '[ledger]\nurl = "sqlite:///state/ledger.db"\n[embedded]\ndata = "emu"\n'
+    )
+    [mapping] = load_config(write(tmp_path, text)).mappings
+    rules = PathFilter(mapping.include, mapping.exclude)
+
+    for own in ["agent.toml", "state/ledger.db", "state/ledger.db-wal", "emu"]:
+        assert rules.excludes(own) or not rules.includes_file(own), own
+    assert rules.includes_file("photo.jpg")
+    assert rules.includes_file("other/agent.toml")
+
+
+def test_a_config_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(MINIMAL, encoding="utf-16")
+
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(path)
