@@ -1,22 +1,30 @@
-"""Apply the Alembic migrations shipped with the package (`syncagent.migrations`)."""
+"""Apply the Alembic migrations shipped with the package (`syncagent.migrations`).
+
+Alembic is imported only when the ledger is not at the newest revision already: an
+up-to-date ledger opens with one small query.
+"""
 
 from __future__ import annotations
 
 import time
 from importlib import resources
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
+
+from syncagent.migrations import HEAD
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 UPGRADE_ATTEMPTS = 3
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
     """An Alembic configuration pointing at the packaged migrations and `engine`."""
+    from alembic.config import Config as AlembicConfig
+
     script_location = resources.files("syncagent.migrations")
     config = AlembicConfig()
     config.set_main_option("script_location", str(script_location))
@@ -25,7 +33,9 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def head_revision(engine: Engine) -> str | None:
-    """The newest schema revision shipped with the package."""
+    """The newest schema revision shipped with the package, according to Alembic."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
@@ -35,11 +45,12 @@ def upgrade(engine: Engine) -> None:
     Two processes opening a new ledger at once both try to create it; the loser's
     transaction fails, and it finds the schema made by the winner when it looks again.
     """
-    head = head_revision(engine)
     for attempt in range(1, UPGRADE_ATTEMPTS + 1):
-        if current_revision(engine) == head:
+        if current_revision(engine) == HEAD:
             return
         try:
+            from alembic import command
+
             command.upgrade(alembic_config(engine), "head")
             return
         except SQLAlchemyError:
@@ -51,4 +62,9 @@ def upgrade(engine: Engine) -> None:
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the ledger is at, or None if it has none yet."""
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        try:
+            return connection.execute(
+                text("SELECT version_num FROM alembic_version")
+            ).scalar()
+        except SQLAlchemyError:
+            return None  # no alembic_version table: a new ledger

@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from syncagent.ledger import EntryRecord, Ledger, MappingBusy
 from syncagent.ledger.migrate import alembic_config, current_revision
 from syncagent.ledger.models import Base
+from syncagent.migrations import HEAD
 
 LEASE = timedelta(minutes=5)
 
@@ -28,7 +29,7 @@ def test_migrations_build_exactly_the_models(ledger: Ledger) -> None:
 
     assert diff == []
     head = ScriptDirectory.from_config(alembic_config(ledger.engine)).get_current_head()
-    assert current_revision(ledger.engine) == head
+    assert current_revision(ledger.engine) == head == HEAD
 
 
 def test_opening_again_keeps_the_data(tmp_path: Path, ledger: Ledger) -> None:
