@@ -126,7 +126,12 @@ class PartReader:
         self.part_count = part_count_for(size, part_size)
         self.bytes_read = 0
         self._whole = hashlib.md5(usedforsecurity=False)
-        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="whole-md5")
+        # A one-part file needs no second digest, hence no thread for it.
+        self._hasher = (
+            ThreadPoolExecutor(1, thread_name_prefix="whole-md5")
+            if self.part_count > 1
+            else None
+        )
         self._only: Part | None = None
 
     def parts(self) -> Iterator[Part]:
@@ -143,7 +148,7 @@ class PartReader:
                     raise
                 part = Part(number, offset, data, self.budget, holders)
                 del data
-                if self.part_count == 1:
+                if self._hasher is None:
                     self._only = part
                 else:
                     self._hasher.submit(self._feed_whole, part)
@@ -152,7 +157,8 @@ class PartReader:
                 # larger than the budget only one buffer is alive at a time.
                 del part
         finally:
-            self._hasher.shutdown(wait=True)
+            if self._hasher is not None:
+                self._hasher.shutdown(wait=True)
 
     def _feed_whole(self, part: Part) -> None:
         try:
@@ -164,7 +170,8 @@ class PartReader:
         """MD5 of the whole file, once `parts` is exhausted."""
         if self._only is not None:
             return self._only.md5()
-        self._hasher.shutdown(wait=True)
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True)
         return self._whole.hexdigest()
 
     def at_end(self) -> bool:
