@@ -11,6 +11,7 @@ end. Also prints the peak resident memory of the agent and of the emulator.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 import httpx
 from common import (
     PYTHON,
+    cpu_count,
     emulator_process,
     login,
     make_folder,
@@ -52,14 +54,31 @@ def curl_upload(url: str, folder_id: int, path: Path) -> float:
         urls = client.post(f"{base}/retrieve_upload_urls", json={"part_numbers": [1]})
         part_url = urls.json()["retrieve_upload_urls"][0]["upload_url"]
     started = time.perf_counter()
-    subprocess.run(
-        ["curl", "-sS", "-o", "/dev/null", "-T", str(path), part_url], check=True
+    process = subprocess.Popen(
+        ["curl", "-sS", "-o", "/dev/null", "-T", str(path), part_url]
     )
+    _, status, _usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("curl failed")
     return time.perf_counter() - started
 
 
-def agent_upload(url: str, folder_id: int, root: Path) -> tuple[float, float]:
-    """Seconds for `syncagent sync` of the file, and its peak RSS in MB."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def md5_speed() -> float:
+    """MiB/s of MD5 on one core, measured now."""
+    data = os.urandom(256 * MIB)
+    started = time.perf_counter()
+    hashlib.md5(data).hexdigest()
+    return 256 / (time.perf_counter() - started)
+
+
+def agent_upload(url: str, folder_id: int, root: Path) -> tuple[float, float, float]:
+    """Seconds for `syncagent sync` of the file, its peak RSS in MB, its CPU s."""
     work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
     config = write_agent_config(work, url, root, folder_id)
     started = time.perf_counter()
@@ -73,7 +92,7 @@ def agent_upload(url: str, folder_id: int, root: Path) -> tuple[float, float]:
     shutil.rmtree(work, ignore_errors=True)
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError("syncagent sync failed")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -84,23 +103,29 @@ def main() -> None:
     size = args.size_mib * MIB
 
     curl_times, agent_times, agent_rss = [], [], []
+    emulator_cpu_curl, emulator_cpu_agent, agent_cpu = [], [], []
     with (
         tempfile.TemporaryDirectory(prefix="bench-big-") as tmp,
-        emulator_process() as (
-            url,
-            emulator_pid,
-        ),
+        emulator_process() as (url, emulator_pid),
     ):
         for run in range(args.runs):
             root = Path(tmp) / f"run{run}"
             root.mkdir()
             make_file(root / "big.mov", size)
+
+            before = cpu_seconds(emulator_pid)
             curl_times.append(
                 curl_upload(url, make_folder(url, f"curl-{run}"), root / "big.mov")
             )
-            seconds, rss = agent_upload(url, make_folder(url, f"agent-{run}"), root)
+            emulator_cpu_curl.append(cpu_seconds(emulator_pid) - before)
+
+            before = cpu_seconds(emulator_pid)
+            folder_id = make_folder(url, f"agent-{run}")
+            seconds, rss, cpu = agent_upload(url, folder_id, root)
+            emulator_cpu_agent.append(cpu_seconds(emulator_pid) - before)
             agent_times.append(seconds)
             agent_rss.append(rss)
+            agent_cpu.append(cpu)
             print(
                 f"run {run + 1}: curl {size / MIB / curl_times[-1]:.0f} MiB/s, "
                 f"syncagent {size / MIB / seconds:.0f} MiB/s, "
@@ -109,13 +134,27 @@ def main() -> None:
             shutil.rmtree(root)
         emulator_rss = peak_rss_mb(emulator_pid)
 
+    gib = size / (1024 * MIB)
     curl, agent = median(curl_times), median(agent_times)
-    print(
-        f"file: {args.size_mib} MiB, {os.cpu_count()} CPUs; medians of {args.runs} runs"
-    )
+    agent_path_cpu = (median(agent_cpu) + median(emulator_cpu_agent)) / gib
+    cores = cpu_count()
+    print(f"file: {args.size_mib} MiB, {cores} CPUs; medians of {args.runs} runs")
+    print(f"MD5 on one core, now: {md5_speed():.0f} MiB/s")
     print(f"curl -T to a part URL (ceiling): {size / MIB / curl:.0f} MiB/s")
     print(f"syncagent sync (whole command, verified): {size / MIB / agent:.0f} MiB/s")
     print(f"ratio syncagent / curl: {curl / agent:.2f}  (target >= 0.85)")
+    print(
+        "CPU per GiB: curl path, emulator "
+        f"{median(emulator_cpu_curl) / gib:.1f} s; syncagent path, agent "
+        f"{median(agent_cpu) / gib:.1f} s + emulator "
+        f"{median(emulator_cpu_agent) / gib:.1f} s"
+    )
+    bound = (curl / gib) / (agent_path_cpu / cores)
+    print(
+        f"ratio bound if the syncagent path kept all {cores} cores busy: {bound:.2f} "
+        "(it hashes every byte four times: part and whole-file MD5 in the agent, "
+        "part MD5 and whole-file MD5 in the emulator; curl's path hashes once)"
+    )
     print(
         f"peak RSS: syncagent {max(agent_rss):.0f} MB (target < 150), "
         f"emulator {emulator_rss:.0f} MB"

@@ -94,7 +94,7 @@ class TransferConfig:
 
     part_size: int = 8 * 1024 * 1024
     concurrency: int = 4
-    memory_limit: int = 48 * 1024 * 1024
+    memory_limit: int = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -380,7 +380,7 @@ class _Reader:
         concurrency = self.get(table, "transfer.concurrency", "concurrency", int, 4)
         if not 1 <= concurrency <= 64:
             raise self.fail("transfer.concurrency", "must be between 1 and 64")
-        memory = self.size(table.get("memory_limit", "48MiB"), "transfer.memory_limit")
+        memory = self.size(table.get("memory_limit", "32MiB"), "transfer.memory_limit")
         return TransferConfig(part_size, concurrency, memory)
 
     def agent(self, raw: dict[str, Any]) -> AgentConfig:
