@@ -17,7 +17,7 @@ from functools import partial
 from syncagent.agent.runner import MappingRunner
 from syncagent.agent.scheduler import PassScheduler
 from syncagent.config import MappingConfig
-from syncagent.engine.dropbox import ingest_mapping
+from syncagent.engine.dropbox import ingest_mapping, moves_on_ingest
 from syncagent.engine.progress import NoProgress
 from syncagent.engine.report import PassReport
 from syncagent.runtime import Runtime, run_pull_pass, run_upload_pass
@@ -113,7 +113,9 @@ class AgentService:
                 self.config.agent.settle_seconds,
                 partial(runner.request, "upload"),
             )
-            runner.passes["upload"] = partial(self._upload_pass, mapping, watcher)
+            runner.passes["upload"] = partial(
+                self._upload_pass, mapping, watcher, runner
+            )
             self.watchers.append(watcher)
             watcher.start()
             runner.request("upload", "start")
@@ -126,13 +128,21 @@ class AgentService:
         runner.start()
 
     def _upload_pass(
-        self, mapping: MappingConfig, watcher: MappingWatcher, stop: threading.Event
+        self,
+        mapping: MappingConfig,
+        watcher: MappingWatcher,
+        runner: MappingRunner,
+        stop: threading.Event,
     ) -> bool:
         """One upload pass; whether it should be tried again soon."""
         report = run_upload_pass(
             self.runtime, mapping, NoProgress(), defer=watcher.defer, stop=stop
         )
         _log_report(report)
+        if report.renamed and moves_on_ingest(mapping):
+            # A drop box file renamed while it went up has its asset renamed by this
+            # pass; the next one moves it to done/ (or deletes it).
+            runner.request("upload", "renamed in a drop box")
         transient = any(not f.permanent for f in report.failures)
         return report.fatal is not None or transient
 

@@ -75,6 +75,7 @@ class AssetItem:
     folder_ids: tuple[int, ...] = ()
     updated_at: datetime | None = None
     archived: bool = False
+    """Archived and not restored: its bytes cannot be downloaded now."""
     has_proxy: bool | None = None
 
 

@@ -13,6 +13,7 @@ the emulator follows docs/architecture.md. Modules, outside in:
     search, views, serialize, access, grants, records, metadata, vocabulary
                       queries, JSON shapes, permission checks (cached per user)
                       and reference data
-    context, db, objects, signing, tokens, clock, stats, proxy_jobs, proxies
-                      state: SQLite via SQLAlchemy, files under objects/, keys
+    context, db, objects, signing, tokens, clock, stats, proxy_jobs, proxies,
+    archive           state: SQLite via SQLAlchemy, files under objects/, keys;
+                      archive tiers and restores timed by the clock
 """

@@ -8,7 +8,8 @@
     GET    /_emulator/stats            requests by route, part and download bytes
     DELETE /_emulator/stats            reset the counters
     GET    /_emulator/clock            the clock's offset from wall time
-    POST   /_emulator/clock            {"advance": SECONDS}: expire tokens and URLs
+    POST   /_emulator/clock            {"advance": SECONDS}: expire tokens and URLs,
+                                       finish and expire restores from archive
     GET    /_emulator/idle?timeout=S   wait until no proxy generation is pending
     GET|PUT|DELETE /_emulator/faults   the fault plan (see faults.py)
 
@@ -137,7 +138,7 @@ async def read_clock(request: Request, ctx: EmulatorContext) -> Response:
 
 
 async def advance_clock(request: Request, ctx: EmulatorContext) -> Response:
-    """Move the emulator's clock forward (tokens and URLs expire by it)."""
+    """Move the emulator's clock forward (tokens, URLs and restores go by it)."""
     body = await _json(request)
     seconds = body.get("advance") if isinstance(body, dict) else None
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:

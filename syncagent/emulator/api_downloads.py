@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from syncagent.emulator.access import require_asset
 from syncagent.emulator.api_uploads import ASPERA_MESSAGE
+from syncagent.emulator.archive import require_retrievable
 from syncagent.emulator.clock import ms_from_iso
 from syncagent.emulator.db import Asset, Proxy, Revision
 from syncagent.emulator.validate import as_list, as_object, get_int, invalid, is_int
@@ -59,12 +60,13 @@ async def proxy_download_urls(call: Call) -> Response:
     requests = as_list(body.get("asset_items", []), "asset_items")
 
     items = []
+    now = call.ctx.clock.now_ms()
     with call.ctx.sessions() as session:
         for index, raw in enumerate(requests):
             item = as_object(raw, f"asset_items[{index}]")
             asset_id = get_int(item, "id", where=f"asset_items[{index}].")
             wanted = as_list(item.get("proxies"), f"asset_items[{index}].proxies")
-            _require_downloadable(session, call.user_id, asset_id)
+            _require_downloadable(session, call.user_id, asset_id, now)
             available = {p.type: p for p in _proxies_of(session, asset_id)}
             entry: dict[str, Any] = {"id": asset_id}
             for proxy_type in wanted:
@@ -96,10 +98,13 @@ def _ttl_from_expiration(call: Call, expiration: Any) -> float | None:
     return (expires_ms - now_ms) / 1000
 
 
-def _require_downloadable(session: Session, user_id: int, asset_id: int) -> Asset:
+def _require_downloadable(
+    session: Session, user_id: int, asset_id: int, now_ms: int
+) -> Asset:
     asset = require_asset(session, user_id, asset_id, "download")
     if asset.status != "complete" or asset.object_key is None:
         raise invalid(f"asset item {asset_id} has no uploaded file yet")
+    require_retrievable(session, asset_id, now_ms)
     return asset
 
 
@@ -119,26 +124,25 @@ async def download(call: Call) -> Response:
     if "external_asset_id" in item:
         raise invalid("items[0].external_asset_id: external assets are not supported")
 
+    best = body.get("best_available_proxy") is True
     with call.ctx.sessions() as session:
-        key = _object_for(
-            session, call.user_id, item, body.get("best_available_proxy") is True
-        )
+        key = _object_for(session, call.user_id, item, best, call.ctx.clock.now_ms())
     return JSONResponse({"url": call.ctx.sign_download(call.base_url, key)})
 
 
 def _object_for(
-    session: Session, user_id: int, item: dict[str, Any], best: bool
+    session: Session, user_id: int, item: dict[str, Any], best: bool, now_ms: int
 ) -> str:
     if "revision_id" in item:
         revision_id = get_int(item, "revision_id", where="items[0].")
         revision = session.get(Revision, revision_id)
         if revision is None:
             raise not_found(f"revision {revision_id}")
-        _require_downloadable(session, user_id, revision.asset_id)
+        _require_downloadable(session, user_id, revision.asset_id, now_ms)
         return revision.object_key
 
     asset_id = get_int(item, "asset_item_id", where="items[0].")
-    asset = _require_downloadable(session, user_id, asset_id)
+    asset = _require_downloadable(session, user_id, asset_id, now_ms)
     proxies = {p.type: p for p in _proxies_of(session, asset_id)}
     wanted = as_list(item.get("proxies", []), "items[0].proxies")
     if item.get("source") is True and not wanted:

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 
 from syncagent.emulator import (
     admin,
+    api_archive,
     api_assets,
     api_auth,
     api_bulk_update,
@@ -39,6 +40,7 @@ def build_app(ctx: EmulatorContext, faults: str | None = None) -> ASGIApp:
         *api_uploads.routes(),
         *api_bulk_update.routes(),
         *api_assets.routes(),
+        *api_archive.routes(),
         *api_auth.routes(),
         *api_folders.routes(),
         *api_search.routes(),

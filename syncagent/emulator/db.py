@@ -212,6 +212,52 @@ class Proxy(Base):
     height: Mapped[int | None]
 
 
+class RestoreRequest(Base):
+    """One POST /api/v1/asset_items/restores, as asked (its ID is the answer's)."""
+
+    __tablename__ = "restore_requests"
+    # IDs are never given out twice, as in Compass: a deleted record's ID stays dead.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[int]
+    asset_ids: Mapped[list[Any]]
+    """The asset item IDs named in the request, in its order."""
+    permanent: Mapped[bool]
+    expedited: Mapped[bool]
+    notify: Mapped[bool]
+    """Kept as asked; the emulator sends no email."""
+    expiry_days: Mapped[int | None]
+    """Days a temporary restore stays out of the archive; None when permanent."""
+
+
+class ArchiveState(Base):
+    """An asset item sent to archive, and its restore if one was asked.
+
+    A table of its own (no columns on `assets`) so that data directories made before
+    archives existed keep working: `create_all` adds tables, never columns. No row
+    means the asset is not archived. Restores finish and expire by the emulator's
+    clock, read when the state is shown (archive.py), so nothing runs in the
+    background.
+    """
+
+    __tablename__ = "archive_states"
+
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(20))
+    """'standard' (glacier) or 'deep' (deep glacier)."""
+    archived_at: Mapped[int]
+    restore_id: Mapped[int | None] = mapped_column(ForeignKey("restore_requests.id"))
+    """The restore under way or done since the asset was archived, if any."""
+    restore_ready_at: Mapped[int | None]
+    """Epoch milliseconds when the restored file can be downloaded."""
+    restore_permanent: Mapped[bool] = mapped_column(default=False)
+    """True: once ready the asset is back in standard storage, not archived."""
+    restore_expires_at: Mapped[int | None]
+    """Epoch milliseconds when a temporary restore goes back to archive."""
+
+
 Index("ix_uploads_asset_state", Upload.asset_id, Upload.state)
 
 

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from syncagent.emulator.db import (
+    ArchiveState,
     Asset,
     AssetFolder,
     Part,
@@ -59,5 +60,6 @@ def delete_asset(session: Session, asset: Asset) -> tuple[list[str], list[str]]:
     session.execute(delete(Part).where(Part.upload_id.in_([u.id for u in uploads])))
     session.execute(delete(Upload).where(Upload.asset_id == asset_id))
     session.execute(delete(AssetFolder).where(AssetFolder.asset_id == asset_id))
+    session.execute(delete(ArchiveState).where(ArchiveState.asset_id == asset_id))
     session.delete(asset)
     return object_keys, part_keys

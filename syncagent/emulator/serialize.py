@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from syncagent.emulator.archive import NOT_ARCHIVED, ArchiveView
 from syncagent.emulator.clock import iso_from_ms
 from syncagent.emulator.db import Asset, Record
 
@@ -22,6 +23,7 @@ class AssetView:
     flags: dict[str, bool] = field(default_factory=dict)
     thumbnail_url: str | None = None
     proxy_types: list[str] = field(default_factory=list)
+    archive: ArchiveView = NOT_ARCHIVED
 
 
 def type_label(asset_class: str) -> str:
@@ -69,10 +71,15 @@ def titles_detail(titles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def downloadable(view: AssetView) -> bool:
+    """Whether the asset's file can be downloaded: uploaded, and not in archive."""
+    return view.asset.status == "complete" and view.archive.downloadable
+
+
 def actions(view: AssetView) -> dict[str, Any]:
     """Return the actions object from the user's permissions on the asset."""
     flags = view.flags
-    can_download = flags.get("download", False) and view.asset.status == "complete"
+    can_download = flags.get("download", False) and downloadable(view)
     can_edit = flags.get("upload", False)
     return {
         "can_cancel": {},
@@ -81,7 +88,7 @@ def actions(view: AssetView) -> dict[str, Any]:
         "can_edit": can_edit,
         "can_move": can_edit,
         "can_rename": can_edit,
-        "can_restore": False,
+        "can_restore": can_edit and view.archive.restorable,
         "can_replace": can_edit,
         "can_share": flags.get("share", False),
         "can_view": flags.get("view", False),
@@ -98,11 +105,12 @@ def asset_detail(view: AssetView, *, skip_actions: bool = False) -> dict[str, An
     asset = view.asset
     vocab = asset.vocab or {}
     titles = titles_detail(asset.titles)
+    archive = view.archive.detail_fields()
     data: dict[str, Any] = {} if skip_actions else {"actions": actions(view)}
     data.update(
         {
-            "archive_status": "not archived",
-            "archived": False,
+            "archive_status": archive["archive_status"],
+            "archived": archive["archived"],
             "asset_class": asset.asset_class,
             "asset_owner": vocab.get("asset_owner"),
             "asset_subtype": vocab.get("asset_subtype"),
@@ -112,7 +120,7 @@ def asset_detail(view: AssetView, *, skip_actions: bool = False) -> dict[str, An
             "checksum": asset.checksum,
             "created_at": iso_from_ms(asset.created_at),
             "custom_metadata": custom_metadata_tree(asset.custom_fields),
-            "downloadable": asset.status == "complete",
+            "downloadable": downloadable(view),
             "file_name": asset.file_name,
             "folder_ids": [folder_id for folder_id, _name in view.folders],
             "has_proxy": bool(view.proxy_types),
@@ -126,11 +134,11 @@ def asset_detail(view: AssetView, *, skip_actions: bool = False) -> dict[str, An
             "metadata_deprecated": None,
             "name": asset.name,
             "pixel_dimensions": None,
-            "restorable": False,
-            "restore_hours_remaining": None,
-            "restore_status": "not restored",
-            "restored": False,
-            "restoring": False,
+            "restorable": archive["restorable"],
+            "restore_hours_remaining": archive["restore_hours_remaining"],
+            "restore_status": archive["restore_status"],
+            "restored": archive["restored"],
+            "restoring": archive["restoring"],
             "root_title": titles[0]["name"] if titles else None,
             "scheduled_actions": [],
             "season": [],
@@ -159,6 +167,7 @@ def asset_listing(view: AssetView) -> dict[str, Any]:
     titles = titles_detail(asset.titles)
     names = [title["name"] for title in titles]
     playable = {"video_sd", "video_mobile", "standard_audio"} & set(view.proxy_types)
+    archive = view.archive.detail_fields()
     return {
         "actions": actions(view),
         "airdate": None,
@@ -175,8 +184,8 @@ def asset_listing(view: AssetView) -> dict[str, Any]:
         "id": asset.id,
         "is_folder": False,
         "name": asset.name,
-        "restore_hours_remaining": None,
-        "restoring": False,
+        "restore_hours_remaining": archive["restore_hours_remaining"],
+        "restoring": archive["restoring"],
         "root_title": names[0] if names else None,
         "season": None,
         "show_number": None,

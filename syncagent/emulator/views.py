@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from syncagent.emulator.archive import NOT_ARCHIVED, archive_views
 from syncagent.emulator.context import EmulatorContext
 from syncagent.emulator.db import (
     PERMISSION_NAMES,
@@ -50,6 +51,7 @@ def build_views(
         if asset.proxy_state == "done" and asset.asset_class in PROXY_CLASSES
     ]
     proxies = _proxies_by_asset(db, with_proxies)
+    archives = archive_views(db, ids, ctx.clock.now_ms())
 
     views = []
     for asset in assets:
@@ -70,6 +72,7 @@ def build_views(
                     else None
                 ),
                 proxy_types=sorted(asset_proxies),
+                archive=archives.get(asset.id, NOT_ARCHIVED),
             )
         )
     return views

@@ -311,6 +311,9 @@ class PullPass:
             wanted=self.mapping.proxies,
         )
         proxy_plan = puller.plan(plan.placements)
+        # Compass serves no file of an archived asset, proxies included: they are
+        # fetched once it is restored.
+        proxy_plan.fetches = [f for f in proxy_plan.fetches if not f.asset.archived]
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="proxy") as pool:
             puller.apply(proxy_plan, pool, self._guard)
 

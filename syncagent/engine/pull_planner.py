@@ -236,8 +236,11 @@ class _Planner:
         self._release_withheld()
         self._finalize_paths()
         if self.options.proxies_only:
-            placements, notices = self.plan.placements, self.plan.notices
-            self.plan = PullPlan(placements=placements, notices=notices)
+            # Restores stay: an archived asset's proxies come once it is restored.
+            kept = self.plan
+            self.plan = PullPlan(
+                placements=kept.placements, notices=kept.notices, restores=kept.restores
+            )
         return self.plan
 
     # -- matching -----------------------------------------------------------------

@@ -85,6 +85,7 @@ class UploadPass:
         self.report = PassReport(str(self.root), mapping.folder_id)
         self._moves: list[Rename] = []
         self._resumed: set[str] = set()
+        self._verified: set[str] = set()
         self._halted = threading.Event()
         self._descriptions: dict[str, AssetDescription] = {}
         self._lock = threading.Lock()
@@ -338,6 +339,8 @@ class UploadPass:
 
     def _carry(self, upload: UploadRecord) -> None:
         done = self.uploader.carry(self.root, upload, self._describe_asset, self.stop)
+        with self._lock:
+            self._verified.add(done.rel_path)
         outcome = "revised" if done.kind == "revision" else "uploaded"
         self.report.count(outcome)
         rate = done.size / done.seconds / 1e6 if done.seconds > 0 else 0.0
@@ -731,9 +734,10 @@ class UploadPass:
     def _settle_deleted(self, plan: UploadPlan) -> None:
         # Moves: the old asset goes once the file is verified under its new path.
         if self._moves:
-            synced = self.ledger.entries(self.mapping_id)
+            # Checked against this pass's verified uploads, not the ledger: a drop
+            # box moves a verified file on to done/ and forgets its entry.
             for rename in self._moves:
-                if rename.local.rel_path in synced:
+                if rename.local.rel_path in self._verified:
                     why = f"the file moved to {rename.local.rel_path}"
                     self._remove_remote([rename.entry], "moved", why)
 

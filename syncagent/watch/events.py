@@ -1,9 +1,10 @@
 """Turn watchdog events into settle-queue updates and requests for a pass.
 
-Writes put a file in the settle queue. Deletions and moves ask for a pass at once: the
-pass sees the move (same inode, size and mtime) and renames the asset instead of
-uploading it again. A new folder is walked into the queue, since files may land in it
-before its watch exists; lost events ask for a full rescan.
+Writes put a file in the settle queue (links, pipes, devices and names that are not
+UTF-8 too, so that a pass soon reports them). Deletions and moves ask for a pass at
+once: the pass sees the move (same inode, size and mtime) and renames the asset
+instead of uploading it again. A new folder is walked into the queue, since files may
+land in it before its watch exists; lost events ask for a full rescan.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from watchdog.events import (
 )
 
 from syncagent.engine.filters import PathFilter
-from syncagent.watch.paths import is_watched, relative_path
+from syncagent.watch.paths import is_watched, printable, relative_path
 from syncagent.watch.settle import SettleQueue
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class EventRouter(FileSystemEventHandler):
             return
         self.queue.forget(rel_path)
         if self._watched(rel_path, event.is_directory):
-            log.debug("%s: deleted", rel_path)
+            log.debug("%s: deleted", printable(rel_path))
             self.owner.request_pass("deleted")
 
     def _moved(self, event: FileSystemEvent) -> None:
@@ -107,8 +108,8 @@ class EventRouter(FileSystemEventHandler):
             self.queue.forget(src)
         src_watched = src is not None and self._watched(src, event.is_directory)
         dest_watched = dest is not None and self._watched(dest, event.is_directory)
-        if dest is not None and dest_watched and src_watched:
-            log.debug("%s: moved to %s", src, dest)
+        if src is not None and dest is not None and dest_watched and src_watched:
+            log.debug("%s: moved to %s", printable(src), printable(dest))
         if src_watched or dest_watched:
             self.owner.request_pass("moved")
 

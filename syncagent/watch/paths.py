@@ -11,18 +11,20 @@ from syncagent.engine.filters import PathFilter
 def relative_path(root: Path, path: str | bytes) -> str | None:
     """`path` relative to `root` with '/' separators; None for the root or outside it.
 
-    Names that are not valid UTF-8 give None too: the scan reports those.
+    A name that is not valid UTF-8 keeps its undecodable bytes as surrogate escapes,
+    as the scan sees it: a pass must run to report it.
     """
     text = os.fsdecode(path)
     base = str(root)
     if not text.startswith(base + os.sep):
         return None
     rel_path = text[len(base) + 1 :].replace(os.sep, "/")
-    try:
-        rel_path.encode("utf-8")
-    except UnicodeEncodeError:
-        return None
     return rel_path or None
+
+
+def printable(rel_path: str) -> str:
+    """A relative path fit for a log line, undecodable bytes shown as escapes."""
+    return rel_path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def is_watched(rules: PathFilter, rel_path: str, *, is_dir: bool) -> bool:

@@ -3,6 +3,8 @@
 A file is settled once its size and mtime have not changed for `settle_seconds` and it
 can be opened for reading. Every write seen restarts its wait. A file that holds still
 but cannot be opened is released after a grace period anyway, so the pass records why.
+What cannot be uploaded at all (a link, a pipe, a device, a socket) waits the same way,
+without ever being opened, so that a pass soon reports it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import stat as stat_module
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from syncagent.watch.paths import printable
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,24 @@ class _Waiting:
     size: int
     mtime_ns: int
     since: float
+    regular: bool = True
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What a path is now: a regular file or not, its size and mtime."""
+
+    size: int
+    mtime_ns: int
+    regular: bool
+
+    def same(self, waiting: _Waiting) -> bool:
+        """Whether nothing changed since the path was queued."""
+        return (self.size, self.mtime_ns, self.regular) == (
+            waiting.size,
+            waiting.mtime_ns,
+            waiting.regular,
+        )
 
 
 class SettleQueue:
@@ -73,11 +95,19 @@ class SettleQueue:
                 self._waiting.pop(rel_path, None)
                 return
             first = rel_path not in self._waiting
-            self._waiting[rel_path] = _Waiting(seen[0], seen[1], self.clock())
-        if first:
+            self._waiting[rel_path] = _Waiting(
+                seen.size, seen.mtime_ns, self.clock(), seen.regular
+            )
+        if not first:
+            log.debug(
+                "%s: changed again; waiting for it to settle", printable(rel_path)
+            )
+        elif seen.regular and _is_utf8(rel_path):
             log.info("%s: queued, waiting for it to settle", rel_path)
         else:
-            log.debug("%s: changed again; waiting for it to settle", rel_path)
+            log.debug(
+                "%s: cannot be uploaded; a pass will say why", printable(rel_path)
+            )
 
     def forget(self, rel_path: str) -> None:
         """Stop waiting for a path (it was moved away or deleted)."""
@@ -101,9 +131,7 @@ class SettleQueue:
                     if self._waiting.get(rel_path) is waiting:
                         del self._waiting[rel_path]
                         if verdict:
-                            self._released[rel_path] = _Waiting(
-                                waiting.size, waiting.mtime_ns, now
-                            )
+                            self._released[rel_path] = replace(waiting, since=now)
                             settled.append(rel_path)
         self._prune_released(now)
         return sorted(settled)
@@ -127,15 +155,20 @@ class SettleQueue:
         now = self.clock()
         with self._lock:
             released = self._released.pop(rel_path, None)
-            if released is not None and (released.size, released.mtime_ns) == (
-                size,
-                mtime_ns,
-            ):
+            if released is not None and (
+                released.size,
+                released.mtime_ns,
+                released.regular,
+            ) == (size, mtime_ns, True):
                 return True
             waiting = self._waiting.get(rel_path)
             if waiting is None:
                 return self._admit(rel_path, size, mtime_ns, now)
-            if (size, mtime_ns) != (waiting.size, waiting.mtime_ns):
+            if (size, mtime_ns, True) != (
+                waiting.size,
+                waiting.mtime_ns,
+                waiting.regular,
+            ):
                 self._waiting[rel_path] = _Waiting(size, mtime_ns, now)
                 return False
             if now - waiting.since < self.settle_seconds:
@@ -163,11 +196,15 @@ class SettleQueue:
         seen = self._stat(rel_path)
         if seen is None:
             return False
-        if seen != (waiting.size, waiting.mtime_ns):
+        if not seen.same(waiting):
             with self._lock:
                 if self._waiting.get(rel_path) is waiting:
-                    self._waiting[rel_path] = _Waiting(seen[0], seen[1], now)
+                    self._waiting[rel_path] = _Waiting(
+                        seen.size, seen.mtime_ns, now, seen.regular
+                    )
             return None
+        if not seen.regular:
+            return True  # never opened: a pipe would block, a link leads elsewhere
         if self._readable(rel_path) or self._unreadable_too_long(waiting, now):
             return True
         return None
@@ -175,14 +212,15 @@ class SettleQueue:
     def _unreadable_too_long(self, waiting: _Waiting, now: float) -> bool:
         return now - waiting.since >= self.settle_seconds + UNREADABLE_GRACE_SECONDS
 
-    def _stat(self, rel_path: str) -> tuple[int, int] | None:
+    def _stat(self, rel_path: str) -> _Seen | None:
+        """What is at a path now; None if nothing, or a folder."""
         try:
             st = os.lstat(self.root / rel_path)
         except OSError:
             return None
-        if not stat_module.S_ISREG(st.st_mode):
+        if stat_module.S_ISDIR(st.st_mode):
             return None
-        return st.st_size, st.st_mtime_ns
+        return _Seen(st.st_size, st.st_mtime_ns, stat_module.S_ISREG(st.st_mode))
 
     def _readable(self, rel_path: str) -> bool:
         # Some writers (and SMB shares) lock a file until they finish with it.
@@ -191,3 +229,11 @@ class SettleQueue:
                 return True
         except OSError:
             return False
+
+
+def _is_utf8(rel_path: str) -> bool:
+    try:
+        rel_path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,12 @@ from syncagent.engine.dropbox import (
     failed_drops,
     ingest_mapping,
     is_sidecar,
+    pass_defer,
     vocabulary_values,
 )
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.problems import FileProblem
+from syncagent.engine.scanner import LocalFile, stat_file
 from syncagent.ledger import EntryRecord, Ledger
 
 VOCABULARIES = vocabulary_values(
@@ -185,10 +189,51 @@ def test_unparseable_sidecar_is_a_permanent_problem(
     hooks, _ = make_hooks(tmp_path, ledger)
     (tmp_path / "a.mov").write_bytes(b"a")
     (tmp_path / "a.mov.json").write_text("{not json")
+    an_hour_ago = time.time() - 3600
+    os.utime(tmp_path / "a.mov.json", (an_hour_ago, an_hour_ago))
     with pytest.raises(FileProblem) as caught:
         hooks.describe("a.mov")
     assert caught.value.permanent
     assert caught.value.reason.startswith("sidecar a.mov.json: not valid JSON")
+
+
+def test_a_sidecar_half_written_moments_ago_is_tried_again(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    hooks, _ = make_hooks(tmp_path, ledger)
+    (tmp_path / "a.mov").write_bytes(b"a")
+    (tmp_path / "a.mov.json").write_text('{"titles":[{"gpms_id"')
+    with pytest.raises(FileProblem) as caught:
+        hooks.describe("a.mov")
+    assert not caught.value.permanent
+    assert caught.value.reason.endswith("it changed moments ago, so it is tried again")
+    hooks.failed("a.mov", caught.value.reason, permanent=False)
+    assert not (tmp_path / "failed").exists()
+
+
+def test_a_file_waits_while_its_sidecar_settles(tmp_path: Path, ledger: Ledger) -> None:
+    hooks, _ = make_hooks(tmp_path, ledger)
+    (tmp_path / "a.mov").write_bytes(b"a")
+    (tmp_path / "a.mov.json").write_text('{"titles": []}')
+    (tmp_path / "b.mov").write_bytes(b"b")
+    settling = {"a.mov.json"}
+    asked: list[str] = []
+
+    def watcher_defer(local: LocalFile) -> bool:
+        asked.append(local.rel_path)
+        return local.rel_path in settling
+
+    defer = pass_defer(hooks, watcher_defer)
+    assert defer is not None
+    a, b, sidecar = (stat_file(tmp_path, n) for n in ("a.mov", "b.mov", "a.mov.json"))
+    assert a is not None and b is not None and sidecar is not None
+
+    assert defer(a) is True
+    assert asked == ["a.mov.json"]  # the file itself is left in the settle queue
+    assert defer(b) is False
+    assert defer(sidecar) is True  # a sidecar never goes on its own
+    settling.clear()
+    assert defer(a) is False
 
 
 def test_unreachable_vocabularies_are_worth_a_retry(
@@ -315,10 +360,163 @@ def test_recover_finishes_what_a_crash_left(tmp_path: Path, ledger: Ledger) -> N
     record(ledger, mapping_id, tmp_path, "verified.mov")
     (tmp_path / "moved.mov").write_bytes(b"m")
     record(ledger, mapping_id, tmp_path, "moved.mov")
-    (tmp_path / "moved.mov").rename(tmp_path / "elsewhere.mov")
+    (tmp_path / "done").mkdir()
+    (tmp_path / "moved.mov").rename(tmp_path / "done/moved.mov")
+    (tmp_path / "deleted.mov").write_bytes(b"d")
+    record(ledger, mapping_id, tmp_path, "deleted.mov")
+    (tmp_path / "deleted.mov").unlink()
 
     hooks.recover()
 
     assert (tmp_path / "done/verified.mov").exists()
-    assert (tmp_path / "elsewhere.mov").exists()
+    assert (tmp_path / "done/moved.mov").exists()
     assert ledger.entries(mapping_id) == {}
+
+
+def test_recover_leaves_a_file_renamed_in_the_drop_box_to_the_pass(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    """Renamed while it went up: the pass renames the asset rather than upload it
+    a second time."""
+    hooks, mapping_id = make_hooks(tmp_path, ledger)
+    (tmp_path / "mid.mov").write_bytes(b"m")
+    record(ledger, mapping_id, tmp_path, "mid.mov")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "mid.mov").rename(tmp_path / "sub/mid-renamed.mov")
+
+    hooks.recover()
+
+    assert list(ledger.entries(mapping_id)) == ["mid.mov"]
+    assert (tmp_path / "sub/mid-renamed.mov").exists()
+
+
+# -- links and names taken in done/ and failed/ ----------------------------------
+
+
+def test_a_linked_done_folder_is_never_moved_through(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    root, outside = tmp_path / "box", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    hooks, mapping_id = make_hooks(root, ledger)
+    (root / "done").symlink_to(outside)
+    (root / "a.mov").write_bytes(b"a")
+    record(ledger, mapping_id, root, "a.mov")
+
+    hooks.synced("a.mov", 7)
+
+    assert list(outside.iterdir()) == []
+    assert (root / "a.mov").read_bytes() == b"a"
+    assert list(ledger.entries(mapping_id)) == ["a.mov"]
+    [failure] = ledger.failures(mapping_id)
+    assert failure.rel_path == "a.mov"
+    assert failure.reason == (
+        "uploaded, but not moved to done/: done is a symbolic link or a file, "
+        "not a folder; nothing was written there"
+    )
+
+
+def test_a_linked_folder_inside_done_is_never_moved_through(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    root, outside = tmp_path / "box", tmp_path / "outside"
+    (root / "done").mkdir(parents=True)
+    (root / "promo").mkdir()
+    outside.mkdir()
+    hooks, mapping_id = make_hooks(root, ledger)
+    (root / "done/promo").symlink_to(outside)
+    (root / "promo/b.mov").write_bytes(b"b")
+    (root / "promo/b.mov.json").write_text("{}")
+    record(ledger, mapping_id, root, "promo/b.mov")
+
+    hooks.synced("promo/b.mov", 7)
+    hooks.recover()  # the next pass tries again, and is refused again
+
+    assert list(outside.iterdir()) == []
+    assert (root / "promo/b.mov").exists() and (root / "promo/b.mov.json").exists()
+    [failure] = ledger.failures(mapping_id)
+    assert "done/promo is a symbolic link or a file" in failure.reason
+    assert failure.count == 2
+
+
+def test_the_error_note_is_never_written_through_a_link(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    root, outside = tmp_path / "box", tmp_path / "outside"
+    (root / "failed").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "victim.txt").write_text("precious")
+    (root / "failed/ev.mov.error.txt").symlink_to("../../outside/victim.txt")
+    hooks, _ = make_hooks(root, ledger)
+    (root / "ev.mov").write_bytes(b"ev")
+
+    hooks.failed("ev.mov", "sidecar ev.mov.json: unknown key 'x'", permanent=True)
+
+    assert (outside / "victim.txt").read_text() == "precious"
+    assert (root / "failed/ev.mov.error.txt").is_symlink()
+    assert (root / "failed/ev (2).mov").read_bytes() == b"ev"
+    note = (root / "failed/ev (2).mov.error.txt").read_text()
+    assert note.startswith("ev.mov: sidecar ev.mov.json: unknown key 'x'\n")
+    # status never reads a note through a link either
+    reasons = {d.rel_path: d.reason for d in failed_drops(root)}
+    assert (
+        reasons["failed/ev (2).mov"] == "ev.mov: sidecar ev.mov.json: unknown key 'x'"
+    )
+
+
+def test_a_sidecar_never_replaces_a_file_in_done(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    hooks, mapping_id = make_hooks(tmp_path, ledger)
+    (tmp_path / "done").mkdir()
+    (tmp_path / "done/q.mov.json").write_text("lonely-json-content")
+    (tmp_path / "q.mov").write_bytes(b"q")
+    (tmp_path / "q.mov.json").write_text('{"titles": [{"gpms_id": 9}]}')
+    record(ledger, mapping_id, tmp_path, "q.mov")
+
+    hooks.synced("q.mov", 7)
+
+    done = tmp_path / "done"
+    assert sorted(p.name for p in done.iterdir()) == [
+        "q (2).mov",
+        "q (2).mov.json",
+        "q.mov.json",
+    ]
+    assert (done / "q.mov.json").read_text() == "lonely-json-content"
+    assert (done / "q (2).mov.json").read_text() == '{"titles": [{"gpms_id": 9}]}'
+
+
+def test_a_note_already_in_failed_is_never_replaced(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    hooks, _ = make_hooks(tmp_path, ledger)
+    (tmp_path / "failed").mkdir()
+    (tmp_path / "failed/x.mov.error.txt").write_text("an older note\n")
+    (tmp_path / "x.mov").write_bytes(b"x")
+
+    hooks.failed("x.mov", "refused", permanent=True)
+
+    assert (tmp_path / "failed/x.mov.error.txt").read_text() == "an older note\n"
+    assert (
+        (tmp_path / "failed/x (2).mov.error.txt")
+        .read_text()
+        .startswith("x.mov: refused\n")
+    )
+
+
+def test_status_lists_a_failed_json_file_and_follows_no_linked_failed(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    hooks, _ = make_hooks(tmp_path, ledger)
+    (tmp_path / "notes.json").write_text("{}")
+    hooks.failed("notes.json", "Compass refused it", permanent=True)
+    assert [d.rel_path for d in failed_drops(tmp_path)] == ["failed/notes.json"]
+
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "failed").mkdir(parents=True)
+    (elsewhere / "failed/secret.mov").write_bytes(b"s")
+    box = tmp_path / "box"
+    box.mkdir()
+    (box / "failed").symlink_to(elsewhere / "failed")
+    assert failed_drops(box) == []

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,34 @@ def synced_count(config: Path, root: Path) -> int:
     try:
         mapping_id = ledger.find_mapping(str(root), 1001)
         return 0 if mapping_id is None else ledger.count_entries(mapping_id)
+    finally:
+        ledger.close()
+
+
+def ledger_of(config: Path) -> Ledger:
+    return Ledger(f"sqlite:///{config.parent / 'state' / 'ledger.db'}")
+
+
+def failures_in_ledger(config: Path, root: Path) -> dict[str, str]:
+    """The failures the agent has recorded, read from its ledger (quicker than
+    `status`, which the tests ask once at the end)."""
+    ledger = ledger_of(config)
+    try:
+        mapping_id = ledger.find_mapping(str(root), 1001)
+        if mapping_id is None:
+            return {}
+        return {f.rel_path: f.reason for f in ledger.failures(mapping_id)}
+    finally:
+        ledger.close()
+
+
+def first_pass_done(config: Path, root: Path) -> bool:
+    """Whether the agent's first upload pass over `root` has finished."""
+    ledger = ledger_of(config)
+    try:
+        mapping_id = ledger.find_mapping(str(root), 1001)
+        last = None if mapping_id is None else ledger.last_pass(mapping_id, "upload")
+        return last is not None and last.finished_at is not None
     finally:
         ledger.close()
 
@@ -358,3 +388,244 @@ def test_pulls_run_on_the_schedule_beside_the_uploads(
     assert "another agent already runs on this ledger" in second.stderr
     agent.signal(signal.SIGINT)
     assert agent.wait() == 0
+
+
+def test_drop_box_never_writes_through_links_nor_over_what_done_holds(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, agents: list[Agent]
+) -> None:
+    root, outside = tmp_path / "dropbox", tmp_path / "outside"
+    (root / "done").mkdir(parents=True)
+    (root / "failed").mkdir()
+    outside.mkdir()
+    (outside / "victim.txt").write_text("precious")
+    # Planted by someone who may write into the drop box:
+    (root / "failed" / "ev.mov.error.txt").symlink_to("../../outside/victim.txt")
+    (root / "done" / "promo").symlink_to("../../outside")
+    # Left by an earlier drop (a sidecar that came late is an ordinary file):
+    (root / "done" / "q.mov.json").write_text("lonely-json-content")
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [
+            {
+                "local": str(root),
+                "folder_id": 1001,
+                "mode": "dropbox",
+                "after_ingest": "move",
+            }
+        ],
+        extra=agent_settings(settle_seconds=0.5),
+    )
+    agent = start(agents, config)
+    agent.wait_for("the first pass", lambda: first_pass_done(config, root))
+
+    (root / "ev.mov").write_bytes(b"ev")
+    (root / "ev.mov.json").write_text('{"x": 1}')
+    (root / "q.mov").write_bytes(b"q")
+    (root / "q.mov.json").write_text('{"titles": [{"gpms_id": 9}]}')
+    (root / "promo").mkdir()
+    (root / "promo" / "b.mov").write_bytes(b"b")
+
+    def failures() -> dict[str, str]:
+        [mapping] = agent.status()["mappings"]
+        return {f["rel_path"]: f["reason"] for f in mapping["failures"]}
+
+    done, failed = root / "done", root / "failed"
+    agent.wait_for(
+        "the three drops",
+        lambda: (
+            (failed / "ev (2).mov.error.txt").exists()
+            and (done / "q (2).mov").exists()
+            and "promo/b.mov" in failures_in_ledger(config, root)
+        ),
+    )
+    assert (outside / "victim.txt").read_text() == "precious"
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.txt"]
+    assert (failed / "ev.mov.error.txt").is_symlink()
+    assert "unknown key 'x'" in (failed / "ev (2).mov.error.txt").read_text()
+    assert (failed / "ev (2).mov.json").read_text() == '{"x": 1}'
+    assert (done / "q.mov.json").read_text() == "lonely-json-content"
+    assert (done / "q (2).mov.json").read_text() == '{"titles": [{"gpms_id": 9}]}'
+    assert (root / "promo" / "b.mov").read_bytes() == b"b"
+    reason = failures()["promo/b.mov"]  # what `status` shows
+    assert "done/promo is a symbolic link or a file, not a folder" in reason
+    assert sorted(view.tree(1001)) == ["promo/b.mov", "q.mov"]
+    assert agent.stop() == 0
+
+
+def test_new_links_pipes_and_undecodable_names_are_reported_without_a_rescan(
+    tmp_path: Path, emulator: EmulatorServer, agents: list[Agent]
+) -> None:
+    root = tmp_path / "watched"
+    root.mkdir()
+    (root / "ok.txt").write_bytes(b"ok")
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [{"local": str(root), "folder_id": 1001}],
+        extra=agent_settings(settle_seconds=0.5),
+    )
+    agent = start(agents, config)
+    agent.wait_for("the first pass", lambda: synced_count(config, root) == 1)
+
+    (root / "link.txt").symlink_to("/etc/hostname")
+    os.mkfifo(root / "fifo.txt")
+    with open(os.fsencode(root) + b"/bad\xfe.txt", "wb") as stream:
+        stream.write(b"x")
+
+    agent.wait_for(
+        "the three failures", lambda: len(failures_in_ledger(config, root)) == 3, 30
+    )
+    status = agent.status()
+    assert status["failed"] == 3
+    reasons = {f["rel_path"]: f["reason"] for f in status["mappings"][0]["failures"]}
+    assert reasons["link.txt"] == "symbolic link to outside the mapping; not followed"
+    assert reasons["fifo.txt"].startswith("not a regular file")
+    [bad] = [p for p in reasons if p.startswith("bad")]
+    assert "not valid UTF-8" in reasons[bad]
+    log = agent.log()
+    assert "WARNING link.txt: symbolic link to outside the mapping" in log
+    assert "WARNING fifo.txt: not a regular file" in log
+    assert agent.stop() == 0
+
+
+def test_two_way_local_deletes_and_folder_renames_stay_so_under_the_agent(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, agents: list[Agent]
+) -> None:
+    root = tmp_path / "both"
+    for rel_dir in ("LSub/deeper", "RSub/dup"):
+        (root / rel_dir).mkdir(parents=True)
+    files = {
+        "local1.txt": b"l1",
+        "LSub/ls.txt": b"ls",
+        "LSub/deeper/d.txt": b"d",
+        "RSub/rs.txt": b"rs",
+    }
+    for rel_path, data in files.items():
+        (root / rel_path).write_bytes(data)
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [{"local": str(root), "folder_id": 1001, "direction": "both"}],
+        extra=agent_settings(settle_seconds=0.5, pull_interval=1),
+    )
+    agent = start(agents, config)
+    agent.wait_for("the first upload", lambda: synced_count(config, root) == 4)
+
+    (root / "local1.txt").unlink()
+    shutil.rmtree(root / "LSub")
+    (root / "RSub").rename(root / "RSub2")
+    # The pass that uploads RSub2/rs.txt has seen the deletes made before it.
+    agent.wait_for("the move", lambda: "RSub2/rs.txt" in view.tree(1001))
+
+    def last_started(kind: str) -> datetime:
+        ledger = ledger_of(config)
+        try:
+            mapping_id = ledger.find_mapping(str(root), 1001)
+            assert mapping_id is not None
+            last = ledger.last_pass(mapping_id, kind)
+            assert last is not None
+            return last.started_at
+        finally:
+            ledger.close()
+
+    moved_at = last_started("upload")
+    agent.wait_for("a pull after the move", lambda: last_started("pull") > moved_at)
+    time.sleep(1.5)  # and one more, a pull every second
+    local = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+    assert local == ["RSub2", "RSub2/dup", "RSub2/rs.txt"]
+    # Kept in Compass (on_local_delete = "keep"). RSub/rs.txt stays too when a pull
+    # saw the rename before an upload pass did: then it is a delete and a new file.
+    remote = set(view.tree(1001))
+    kept = {"LSub/deeper/d.txt", "LSub/ls.txt", "RSub2/rs.txt", "local1.txt"}
+    assert kept <= remote <= kept | {"RSub/rs.txt"}
+    assert agent.stop() == 0
+
+
+def test_drop_box_file_waits_for_a_sidecar_still_being_written(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, agents: list[Agent]
+) -> None:
+    root = tmp_path / "dropbox"
+    root.mkdir()
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [
+            {
+                "local": str(root),
+                "folder_id": 1001,
+                "mode": "dropbox",
+                "after_ingest": "move",
+            }
+        ],
+        extra=agent_settings(settle_seconds=1.0),
+    )
+    agent = start(agents, config)
+    agent.wait_for("the first pass", lambda: first_pass_done(config, root))
+
+    # The file settles while its sidecar is still being written.
+    (root / "sc.mov").write_bytes(b"sc")
+    time.sleep(0.5)
+    with open(root / "sc.mov.json", "w") as sidecar:
+        sidecar.write('{"titles": [{"gpms_id"')
+        sidecar.flush()
+        time.sleep(0.7)
+        sidecar.write(": 42}]}")
+
+    agent.wait_for("done/sc.mov", (root / "done" / "sc.mov").exists)
+    assert (
+        root / "done" / "sc.mov.json"
+    ).read_text() == '{"titles": [{"gpms_id": 42}]}'
+    assert not (root / "failed").exists()
+    [asset] = view.tree(1001)["sc.mov"]
+    detail = view.post("/api/v1/asset_items/batch", {"ids": [asset["id"]]})
+    assert [t["gpms_id"] for t in detail["asset_items"][0]["titles"]] == [42]
+    assert sorted(view.tree(1001)) == ["sc.mov"]
+    assert agent.stop() == 0
+
+
+def test_drop_box_file_renamed_while_it_goes_up_is_one_asset(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, agents: list[Agent]
+) -> None:
+    root = tmp_path / "dropbox"
+    root.mkdir()
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [
+            {
+                "local": str(root),
+                "folder_id": 1001,
+                "mode": "dropbox",
+                "after_ingest": "move",
+            }
+        ],
+        extra=agent_settings(settle_seconds=0.5),
+    )
+    view.set_faults("part:slow@#1+,slow=2")
+    agent = start(agents, config)
+    agent.wait_for("the first pass", lambda: first_pass_done(config, root))
+
+    (root / "mid.mov").write_bytes(b"renamed while it goes up")
+
+    def sending() -> bool:
+        ledger = ledger_of(config)
+        try:
+            mapping_id = ledger.find_mapping(str(root), 1001)
+            uploads = [] if mapping_id is None else ledger.uploads(mapping_id)
+            return any(u.asset_id is not None for u in uploads)
+        finally:
+            ledger.close()
+
+    agent.wait_for("the upload to start", sending)
+    time.sleep(0.5)  # initiated: the file is open and its part on the way (slowly)
+    (root / "mid.mov").rename(root / "mid-renamed.mov")
+
+    done = root / "done" / "mid-renamed.mov"
+    agent.wait_for("done/mid-renamed.mov", done.exists)
+    assert done.read_bytes() == b"renamed while it goes up"
+    tree = view.tree(1001)
+    assert sorted(tree) == ["mid-renamed.mov"]
+    assert len(tree["mid-renamed.mov"]) == 1
+    assert "mid-renamed.mov: renamed from mid.mov" in agent.log()
+    assert agent.stop() == 0

@@ -9,11 +9,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from syncagent.migrations import HEAD
 
 from syncagent.ledger import EntryRecord, Ledger, MappingBusy
 from syncagent.ledger.migrate import alembic_config, current_revision
 from syncagent.ledger.models import Base
-from syncagent.migrations import HEAD
 
 LEASE = timedelta(minutes=5)
 

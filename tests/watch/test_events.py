@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from watchdog.events import (
@@ -156,3 +157,19 @@ def test_an_error_while_routing_costs_a_rescan_not_the_watch(tmp_path: Path) -> 
     queue.touch = broken  # type: ignore[method-assign]
     router.dispatch(FileCreatedEvent(str(tmp_path / "a.mov")))
     assert owner.requests == ["an event could not be handled"]
+
+
+def test_links_pipes_and_undecodable_names_are_queued_for_a_pass(
+    tmp_path: Path,
+) -> None:
+    router, queue, _ = make_router(tmp_path)
+    (tmp_path / "link.txt").symlink_to("/etc/hostname")
+    os.mkfifo(tmp_path / "fifo.txt")
+    bad = os.fsencode(tmp_path) + b"/bad\xfe.txt"
+    with open(bad, "wb") as stream:
+        stream.write(b"x")
+    for path in (str(tmp_path / "link.txt"), str(tmp_path / "fifo.txt"), bad):
+        router.dispatch(FileCreatedEvent(os.fsdecode(path)))
+    assert queue.pending() == sorted(
+        ["link.txt", "fifo.txt", os.fsdecode(b"bad\xfe.txt")]
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -135,3 +136,14 @@ def test_a_root_missing_at_start_is_watched_once_it_appears(tmp_path: Path) -> N
         root.mkdir()
         assert wait_for(lambda: watcher.watching)
         assert changes.count("watch restored") == 1
+
+
+def test_a_new_link_pipe_or_undecodable_name_asks_for_a_pass(tmp_path: Path) -> None:
+    with watching(tmp_path) as (_, changes):
+        (tmp_path / "link.txt").symlink_to("/etc/hostname")
+        assert wait_for(lambda: changes.count("settled") == 1)
+        os.mkfifo(tmp_path / "fifo.txt")
+        assert wait_for(lambda: changes.count("settled") == 2)
+        with open(os.fsencode(tmp_path) + b"/bad\xfe.txt", "wb") as stream:
+            stream.write(b"x")
+        assert wait_for(lambda: changes.count("settled") == 3)

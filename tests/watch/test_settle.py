@@ -181,3 +181,30 @@ def test_an_unreadable_file_waits_then_goes_on_for_the_pass_to_report(
     assert queue.due() == []
     clock.advance(UNREADABLE_GRACE_SECONDS)
     assert queue.due() == ["locked.mov"]
+
+
+def test_links_pipes_and_undecodable_names_settle_without_being_opened(
+    tmp_path: Path,
+) -> None:
+    """They cannot be uploaded, but a pass must run soon to report them."""
+    clock = Clock()
+    queue = make_queue(tmp_path, clock)
+    (tmp_path / "link.txt").symlink_to("/etc/hostname")
+    os.mkfifo(tmp_path / "fifo.txt")
+    bad = os.fsdecode(b"bad\xfe.txt")
+    write(tmp_path / bad, b"x", clock)
+    opened: list[str] = []
+
+    def readable(rel_path: str) -> bool:
+        opened.append(rel_path)
+        return True
+
+    queue._readable = readable  # type: ignore[method-assign]
+    for rel_path in ("link.txt", "fifo.txt", bad):
+        queue.touch(rel_path)
+
+    clock.advance(4.0)
+    assert queue.due() == []
+    clock.advance(1.5)
+    assert queue.due() == sorted([bad, "fifo.txt", "link.txt"])
+    assert opened == [bad]  # a pipe would block, a link leads out of the root
