@@ -1,0 +1,188 @@
+"""The ledger's foundation: its engine, its transactions and its errors.
+
+Writes are serialised by a lock, so worker threads may call in freely; each method is
+one transaction. Reads may run beside an agent in another process (SQLite WAL).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from syncagent.ledger import migrate
+from syncagent.ledger.models import Failure
+from syncagent.ledger.records import EntryRecord
+from syncagent.ledger.statements import INSERT_ENTRY, UPDATE_ENTRY
+
+log = logging.getLogger(__name__)
+
+
+class LedgerError(Exception):
+    """The ledger cannot be opened or written; the message says which and why."""
+
+
+class MappingBusy(LedgerError):
+    """Another live process is running a pass over the same mapping."""
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Python's sqlite3 runs DDL outside any transaction; with its own transaction
+    # handling off and BEGIN emitted below, a schema migration that fails half-way
+    # (a full disk, a crash) leaves nothing behind.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_ledger_engine(url: str) -> Engine:
+    """An engine for the ledger URL; a SQLite file gets WAL and its folder created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30}
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+class LedgerBase:
+    """Opens the database, migrates it, and runs transactions; the parts of the
+    ledger (entries, uploads, activity, pull state) build on it."""
+
+    """Sync state in a SQLAlchemy database; migrated to the newest schema on open."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.engine = create_ledger_engine(url)
+            migrate.upgrade(self.engine)
+        except ImportError as exc:
+            raise LedgerError(
+                f"cannot open the ledger at {safe_url(url)}: the database driver "
+                f"for it is not installed ({exc})"
+            ) from exc
+        except (SQLAlchemyError, OSError) as exc:
+            raise LedgerError(
+                f"cannot open the ledger at {safe_url(url)}: {reason_of(exc)}"
+            ) from exc
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = threading.RLock()
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        try:
+            with self._write_lock, self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise LedgerError(
+                f"cannot write the ledger at {safe_url(self.url)}: {reason_of(exc)}"
+            ) from exc
+
+    @contextmanager
+    def _core(self) -> Iterator[Connection]:
+        """A write transaction on a plain connection: the hot paths of an upload
+        need no ORM objects, and each costs a fraction of an ORM session."""
+        try:
+            with self._write_lock, self.engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise LedgerError(
+                f"cannot write the ledger at {safe_url(self.url)}: {reason_of(exc)}"
+            ) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        try:
+            with self._sessions() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise LedgerError(
+                f"cannot read the ledger at {safe_url(self.url)}: {reason_of(exc)}"
+            ) from exc
+
+    @staticmethod
+    def _upsert_entry(
+        target: Session | Connection, mapping_id: int, entry: EntryRecord
+    ) -> None:
+        values = {
+            "kind": entry.kind,
+            "folder_id": entry.folder_id,
+            "asset_id": entry.asset_id,
+            "remote_name": entry.remote_name,
+            "size": entry.size,
+            "mtime_ns": entry.mtime_ns,
+            "inode": entry.inode,
+            "checksum": entry.checksum,
+            "remote_updated_at": entry.remote_updated_at,
+            "origin": entry.origin,
+            "synced_at": utcnow(),
+        }
+        key = {"b_mapping_id": mapping_id, "b_rel_path": entry.rel_path}
+        changed = target.execute(
+            UPDATE_ENTRY, {**key, **{f"b_{k}": v for k, v in values.items()}}
+        )
+        if not changed.rowcount:  # type: ignore[attr-defined]
+            target.execute(
+                INSERT_ENTRY,
+                {"mapping_id": mapping_id, "rel_path": entry.rel_path, **values},
+            )
+
+    @staticmethod
+    def _clear_failure(session: Session, mapping_id: int, rel_path: str) -> None:
+        session.execute(
+            delete(Failure).where(
+                Failure.mapping_id == mapping_id, Failure.rel_path == rel_path
+            )
+        )
+
+
+def reason_of(exc: Exception) -> str:
+    """The database's own words, without the SQL statement SQLAlchemy appends."""
+    original = getattr(exc, "orig", None)
+    return str(original) if original is not None else str(exc).split("\n")[0]
+
+
+def safe_url(url: str) -> str:
+    """The ledger URL with any password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable ledger url>"
