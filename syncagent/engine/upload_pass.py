@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 
 from syncagent.compass import (
-    AssetItem,
     AssetUpdate,
     AuthenticationFailed,
     CompassClient,
@@ -22,6 +21,7 @@ from syncagent.compass import (
     RequestRejected,
 )
 from syncagent.config import MappingConfig
+from syncagent.engine.adoption import Adopter
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.folders import FolderMap
 from syncagent.engine.hashing import md5_of_file
@@ -456,112 +456,19 @@ class UploadPass:
     def _adopt_existing(
         self, folders: FolderMap, new_files: Sequence[LocalFile]
     ) -> list[LocalFile]:
-        """Record, without upload, new files Compass already holds; return the rest.
-
-        A file the ledger does not know may already be in Compass: the ledger was
-        lost or replaced, or the file was excluded for a while. An asset in the file's
-        folder with its name, its size and its MD5, complete and known to no entry,
-        is that file: it is adopted rather than uploaded a second time.
-        """
-        candidates = self._same_name_assets(folders, new_files)
-        if not candidates:
-            return list(new_files)
-        claimed = self.ledger.claimed_asset_ids(*self._live_mappings())
-        wanted = sorted({a for ids in candidates.values() for a in ids} - claimed)
-        details = {a.asset_id: a for a in self.client.get_assets(wanted)}
-        remaining = []
-        for local in new_files:
-            assets = [
-                details[a]
-                for a in candidates.get(local.rel_path, [])
-                if a in details and a not in claimed
-            ]
-            assets = [
-                a for a in assets if a.status == "complete" and a.size == local.size
-            ]
-            adopted = self._guarded_adopt(local, assets) if assets else None
-            if adopted is None:
-                remaining.append(local)
-            else:
-                claimed.add(adopted)
-        return remaining
-
-    def _live_mappings(self) -> list[int]:
-        """This mapping and the others whose local root still exists.
-
-        An asset known to another live mapping is that mapping's file, never this
-        one's; the claims of a root that is gone (moved, renamed) are stale, so its
-        files found under their new root are adopted rather than uploaded again.
-        """
-        return [
-            mapping_id
-            for mapping_id, local_root in self.ledger.mappings().items()
-            if mapping_id == self.mapping_id or os.path.isdir(local_root)
-        ]
-
-    def _same_name_assets(
-        self, folders: FolderMap, new_files: Sequence[LocalFile]
-    ) -> dict[str, list[int]]:
-        """For each new file, the assets with its name in its Compass folder."""
-        by_folder: dict[int, list[LocalFile]] = {}
-        for local in new_files:
-            folder_id = folders.folder_of(parent_of(local.rel_path))
-            if folder_id is not None and folder_id not in folders.created:
-                by_folder.setdefault(folder_id, []).append(local)
-        found: dict[str, list[int]] = {}
-        for folder_id, files in by_folder.items():
-            names: dict[str, list[int]] = {}
-            for asset in self.client.list_folder_assets(folder_id):
-                names.setdefault(asset.name, []).append(asset.asset_id)
-            for local in files:
-                ids = names.get(PurePosixPath(local.rel_path).name)
-                if ids:
-                    found[local.rel_path] = ids
-        return found
-
-    def _guarded_adopt(
-        self, local: LocalFile, assets: Sequence[AssetItem]
-    ) -> int | None:
-        """Adopt the asset whose MD5 is the file's; the asset ID, or None."""
-        try:
-            with open(self.root / local.rel_path, "rb") as stream:
-                checksum, size = md5_of_file(stream)
-                st = os.fstat(stream.fileno())
-        except OSError:
-            return None  # the upload step reports what is wrong with the file
-        self.uploader.counters.add(read=size)
-        if (st.st_size, st.st_mtime_ns, st.st_ino) != (
-            local.size,
-            local.mtime_ns,
-            local.inode,
-        ):
-            return None
-        match = next((a for a in assets if a.checksum == checksum), None)
-        if match is None:
-            return None
-        self.ledger.put_entry(
+        """Record, without upload, new files Compass already holds; return the rest."""
+        adopter = Adopter(
+            self.client,
+            self.ledger,
             self.mapping_id,
-            EntryRecord(
-                rel_path=local.rel_path,
-                kind="file",
-                folder_id=match.folder_ids[0] if match.folder_ids else None,
-                asset_id=match.asset_id,
-                remote_name=match.name,
-                size=local.size,
-                mtime_ns=local.mtime_ns,
-                inode=local.inode,
-                checksum=checksum,
-                remote_updated_at=match.updated_at,
-                origin="local",
-            ),
+            self.root,
+            lambda size: self.uploader.counters.add(read=size),
         )
-        self.report.count("adopted")
-        log.info(
-            "%s: already in Compass as asset %d; recorded",
-            local.rel_path,
-            match.asset_id,
-        )
-        return match.asset_id
+        adopted, remaining = adopter.find(new_files, folders.folder_of, folders.created)
+        for found in adopted:
+            self.ledger.put_entry(self.mapping_id, found.entry)
+            self.report.count("adopted")
+        return remaining
 
     def _upload_new(
         self,
