@@ -188,6 +188,7 @@ def run_upload_pass(
         dry_run=dry_run,
         defer=pass_defer(hooks, defer),
         stop=stop,
+        configured_roots={str(m.local_root) for m in runtime.config.mappings},
     )
     return _run_recorded(runtime, mapping_id, upload_pass)
 

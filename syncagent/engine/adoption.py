@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -41,8 +41,11 @@ class Adopter:
         mapping_id: int,
         root: Path,
         count_read: Callable[[int], None],
+        *,
+        configured_roots: Collection[str] = (),
     ) -> None:
         self.client = client
+        self.configured_roots = set(configured_roots)
         self.ledger = ledger
         self.mapping_id = mapping_id
         self.root = root
@@ -86,16 +89,21 @@ class Adopter:
         return adopted, remaining
 
     def _live_mappings(self) -> list[int]:
-        """This mapping and the others whose local root still exists.
+        """The mappings whose claims stand: this one, every mapping of the current
+        configuration (a root that is missing may be a share not mounted yet), and
+        any other whose root still exists.
 
         An asset known to another live mapping is that mapping's file, never this
-        one's; the claims of a root that is gone (moved, renamed) are stale, so its
-        files found under their new root are adopted rather than uploaded again.
+        one's; the claims of a root that is gone from the disk and from the
+        configuration (moved, renamed) are stale, so its files found under their new
+        root are adopted rather than uploaded again.
         """
         return [
             mapping_id
             for mapping_id, local_root in self.ledger.mappings().items()
-            if mapping_id == self.mapping_id or os.path.isdir(local_root)
+            if mapping_id == self.mapping_id
+            or local_root in self.configured_roots
+            or os.path.isdir(local_root)
         ]
 
     def _same_name_assets(

@@ -6,7 +6,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import PurePosixPath
@@ -66,6 +66,7 @@ class UploadPass:
         dry_run: bool = False,
         defer: Callable[[LocalFile], bool] | None = None,
         stop: threading.Event | None = None,
+        configured_roots: Collection[str] = (),
     ) -> None:
         self.mapping = mapping
         self.root = mapping.local_root
@@ -86,6 +87,7 @@ class UploadPass:
         self._moves: list[Rename] = []
         self._resumed: set[str] = set()
         self._verified: set[str] = set()
+        self.configured_roots = set(configured_roots) | {str(self.root)}
         self._halted = threading.Event()
         self._descriptions: dict[str, AssetDescription] = {}
         self._lock = threading.Lock()
@@ -463,6 +465,7 @@ class UploadPass:
             self.mapping_id,
             self.root,
             lambda size: self.uploader.counters.add(read=size),
+            configured_roots=self.configured_roots,
         )
         adopted, remaining = adopter.find(new_files, folders.folder_of, folders.created)
         for found in adopted:

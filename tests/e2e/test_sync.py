@@ -307,3 +307,53 @@ def test_a_folder_that_became_a_file_and_back_syncs_in_one_run_each(
     assert again.mapping["unchanged"] == 2
     remote = view.tree(1001)
     assert len(remote["dir"]) == 1 and len(remote["thing/y.txt"]) == 1
+
+
+def test_an_asset_of_a_mapping_whose_root_is_offline_is_not_adopted_by_another(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "a" / "same.txt").write_text("same bytes")
+    both = [
+        {"local": "a", "folder_id": 1001},
+        {"local": "b", "folder_id": 1001},
+    ]
+    config = write_config(tmp_path, emulator.url, both)
+    assert run_sync(config).returncode == 0
+
+    (tmp_path / "a").rename(tmp_path / "a-unmounted")  # a share not mounted now
+    (tmp_path / "b" / "same.txt").write_text("same bytes")
+    result = run_sync(config)
+
+    [a, b] = result.summary["mappings"]
+    assert a["fatal"] is not None  # its root is missing: reported, not synced
+    assert (b["adopted"], b["uploaded"]) == (0, 1)
+    assert len(view.tree(1001)["same.txt"]) == 2  # one asset per mapping
+
+
+def test_an_adopted_asset_in_two_folders_is_recorded_in_the_mappings_folder(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    from tests.e2e.compass_writer import CompassWriter
+
+    writer = CompassWriter(emulator.url)
+    item = {"name": "shared.txt", "folder_ids": [1001, 1002], "file_size": 14}
+    created = writer.call("POST", "/api/v2/uploads/http", {"asset_items": [item]})
+    asset_id = int(created["asset_items"][0]["id"])
+    writer._send(asset_id, b"in two folders")
+    root = tmp_path / "media"
+    root.mkdir()
+    (root / "shared.txt").write_bytes(b"in two folders")
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [{"local": "media", "folder_id": 1002, "on_local_delete": "remove"}],
+    )
+    assert run_sync(config).mapping["adopted"] == 1
+
+    (root / "shared.txt").unlink()
+    assert run_sync(config).mapping["removed"] == 1
+
+    # Removed from the mapping's folder only; the other folder keeps it.
+    assert view.get(f"/api/v1/asset_items/{asset_id}")["folder_ids"] == [1001]
