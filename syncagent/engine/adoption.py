@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -120,11 +121,13 @@ class Adopter:
                 by_folder.setdefault(folder_id, []).append(local)
         found: dict[str, tuple[int, list[int]]] = {}
         for folder_id, files in by_folder.items():
+            # Names compare in one Unicode form: a Mac writes é as e + accent, a web
+            # form sends it as one character; both are the same name to a person.
             names: dict[str, list[int]] = {}
             for asset in self.client.list_folder_assets(folder_id):
-                names.setdefault(asset.name, []).append(asset.asset_id)
+                names.setdefault(_nfc(asset.name), []).append(asset.asset_id)
             for local in files:
-                ids = names.get(PurePosixPath(local.rel_path).name)
+                ids = names.get(_nfc(PurePosixPath(local.rel_path).name))
                 if ids:
                     found[local.rel_path] = (folder_id, ids)
         return found
@@ -164,3 +167,7 @@ class Adopter:
             origin="local",
         )
         return Adopted(local, entry)
+
+
+def _nfc(name: str) -> str:
+    return unicodedata.normalize("NFC", name)

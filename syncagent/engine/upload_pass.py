@@ -421,6 +421,15 @@ class UploadPass:
         )
         self._carry(upload)
 
+    def _gone_from_folder(self, entry: EntryRecord) -> bool:
+        """Whether the entry's asset was deleted, or taken out of its folder."""
+        assert entry.asset_id is not None
+        try:
+            asset = self.client.get_asset(entry.asset_id)
+        except NotFound:
+            return True
+        return entry.folder_id not in asset.folder_ids
+
     def _changed_in_compass(self, entry: EntryRecord) -> bool:
         """Whether the entry's asset holds other bytes than both sides agreed on.
 
@@ -617,6 +626,10 @@ class UploadPass:
             return False
         assert rename.entry.asset_id is not None
         try:
+            if self._gone_from_folder(rename.entry):
+                # Nothing left to rename: the file goes up as a new asset.
+                self.ledger.remove_entries(self.mapping_id, [rename.entry.rel_path])
+                return False
             self.client.update_assets(
                 [AssetUpdate(rename.entry.asset_id, name=new.name)]
             )

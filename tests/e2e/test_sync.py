@@ -357,3 +357,48 @@ def test_an_adopted_asset_in_two_folders_is_recorded_in_the_mappings_folder(
 
     # Removed from the mapping's folder only; the other folder keeps it.
     assert view.get(f"/api/v1/asset_items/{asset_id}")["folder_ids"] == [1001]
+
+
+def test_a_file_renamed_after_its_asset_was_deleted_goes_up_as_a_new_asset(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    root.mkdir()
+    (root / "r.txt").write_text("rename me")
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    assert run_sync(config).returncode == 0
+    [old] = view.tree(1001)["r.txt"]
+    view.post(
+        "/api/v1/asset_items/delete_from_folders",
+        [{"asset_item_id": old["id"], "folder_ids": [1001]}],
+    )
+    (root / "r.txt").rename(root / "r2.txt")
+
+    result = run_sync(config)
+
+    assert result.returncode == 0, result.failures()
+    assert (result.mapping["uploaded"], result.mapping["renamed"]) == (1, 0)
+    assert_mirrored(root, view, 1001)
+
+
+def test_a_decomposed_local_name_adopts_the_composed_compass_name(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    from tests.e2e.compass_writer import CompassWriter
+
+    [asset_id] = CompassWriter(emulator.url).upload_many(
+        1001, [("caf\u00e9.txt", b"menu")]
+    )
+    root = tmp_path / "media"
+    root.mkdir()
+    (root / "cafe\u0301.txt").write_bytes(b"menu")  # as a Mac writes the name
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+
+    result = run_sync(config)
+
+    assert (result.mapping["adopted"], result.mapping["uploaded"]) == (1, 0)
+    assert [a["id"] for a in view.folder_assets(1001)] == [asset_id]
