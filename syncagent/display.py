@@ -157,7 +157,8 @@ def print_summary(reports: Sequence[PassReport], out: TextIO, *, dry_run: bool) 
     """Print what each pass did, then every failure with its reason."""
     for report in reports:
         arrow = "<-" if isinstance(report, PullReport) else "->"
-        head = f"{report.local_root} {arrow} Compass folder {report.folder_id}"
+        root = one_line(report.local_root)
+        head = f"{root} {arrow} Compass folder {report.folder_id}"
         if report.fatal is not None:
             print(f"{head}: not synced: {one_line(report.fatal)}", file=out)
             continue

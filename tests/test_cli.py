@@ -97,3 +97,38 @@ def test_refused_credentials_exit_2_and_still_print_json(
     assert summary["ok"] is False and summary["exit_code"] == 2
     assert "refused the credentials of user 'demo'" in summary["fatal"]
     assert "wrong-password" not in done.stdout + done.stderr
+
+
+def test_status_prints_one_line_per_failure_whatever_the_name(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "lnk\nWARNING forged.txt").symlink_to("/nonexistent")
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        CONFIG.format(ledger="sqlite:///l.db").replace(
+            "http://127.0.0.1:9", emulator.url
+        )
+    )
+    synced = subprocess.run(
+        [sys.executable, "-m", "syncagent", "sync", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert synced.returncode == 1
+    assert "\nWARNING forged.txt" not in synced.stdout + synced.stderr
+
+    status = subprocess.run(
+        [sys.executable, "-m", "syncagent", "status", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert status.returncode == 1
+    assert "failed: lnk\\nWARNING forged.txt: broken symbolic link" in status.stdout
+    assert "\nWARNING forged.txt" not in status.stdout

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from syncagent.agent.status import MappingStatus, Status, collect_status
 from syncagent.config import Config, ConfigError
 from syncagent.ledger import utcnow
-from syncagent.logs import setup_logging
+from syncagent.logs import one_line, setup_logging
 from syncagent.runtime import open_ledger
 
 log = logging.getLogger(__name__)
@@ -61,12 +61,12 @@ def _agent_line(status: Status) -> str:
 def _print_mapping(mapping: MappingStatus, out: TextIO) -> None:
     mode = ", drop box" if mapping.mode == "dropbox" else ""
     print(
-        f"{mapping.local_root} -> Compass folder {mapping.folder_id} "
+        f"{one_line(str(mapping.local_root))} -> Compass folder {mapping.folder_id} "
         f"({mapping.direction}{mode})",
         file=out,
     )
     if mapping.problem:
-        print(f"  problem: {mapping.problem}", file=out)
+        print(f"  problem: {one_line(mapping.problem)}", file=out)
     pending = "?" if mapping.pending is None else str(mapping.pending)
     print(
         f"  synced {mapping.synced}, pending {pending}, in flight "
@@ -77,9 +77,11 @@ def _print_mapping(mapping: MappingStatus, out: TextIO) -> None:
         print(f"  last {kind} pass: {_pass_line(last)}", file=out)
     for upload in mapping.uploads:
         parts = f"{upload.parts_confirmed}/{upload.part_count or '?'} parts"
-        print(f"  in flight: {upload.rel_path} ({upload.state}, {parts})", file=out)
+        name = one_line(upload.rel_path)
+        print(f"  in flight: {name} ({upload.state}, {parts})", file=out)
     for failure in mapping.failures:
-        print(f"  failed: {failure.rel_path}: {failure.reason}", file=out)
+        name, reason = one_line(failure.rel_path), one_line(failure.reason)
+        print(f"  failed: {name}: {reason}", file=out)
 
 
 def _pass_line(last: dict[str, Any]) -> str:
