@@ -131,12 +131,16 @@ def db() -> None:
 @config_option
 def db_upgrade(config_path: Path | None) -> None:
     """Apply the ledger's schema migrations (also done at every start)."""
-    from syncagent.ledger import Ledger, LedgerError
+    from syncagent.ledger import LedgerError, upgrade_ledger
 
     config = _load(config_path)
     try:
-        Ledger(config.ledger_url).close()
+        before, after = upgrade_ledger(config.ledger_url)
     except LedgerError as exc:
-        click.echo(f"syncagent: {exc}", err=True)
-        sys.exit(EXIT_FAILURES)
-    click.echo("ledger schema is up to date")
+        message = f"configuration error: {config.path}: ledger.url: {exc}"
+        click.echo(f"syncagent: {message}", err=True)
+        sys.exit(EXIT_CONFIG)
+    if before == after:
+        click.echo(f"ledger schema is up to date ({after})")
+    else:
+        click.echo(f"ledger schema upgraded from {before or 'nothing'} to {after}")

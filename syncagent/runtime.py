@@ -90,11 +90,11 @@ def open_runtime(
             ledger.close()
 
 
-def open_ledger(config: Config) -> Ledger:
+def open_ledger(config: Config, *, read_only: bool = False) -> Ledger:
     """The ledger of a configuration; a ledger that cannot be opened is a
     configuration error naming `ledger.url`."""
     try:
-        return Ledger(config.ledger_url)
+        return Ledger(config.ledger_url, read_only=read_only)
     except LedgerError as exc:
         raise ConfigError(f"{config.path}: ledger.url: {exc}") from exc
 

@@ -132,3 +132,41 @@ def test_status_prints_one_line_per_failure_whatever_the_name(
     assert status.returncode == 1
     assert "failed: lnk\\nWARNING forged.txt: broken symbolic link" in status.stdout
     assert "\nWARNING forged.txt" not in status.stdout
+
+
+def test_status_reads_a_ledger_it_may_not_write(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    from tests.e2e.support import unprivileged_prefix
+
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "one.txt").write_text("one")
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        CONFIG.format(ledger="sqlite:///state/l.db").replace(
+            "http://127.0.0.1:9", emulator.url
+        )
+    )
+    command = [sys.executable, "-m", "syncagent"]
+    assert (
+        subprocess.run(
+            [*command, "sync", "--config", str(config)], check=False
+        ).returncode
+        == 0
+    )
+    for path in (tmp_path / "state").iterdir():
+        path.chmod(0o444)
+    (tmp_path / "state").chmod(0o555)
+    try:
+        status = subprocess.run(
+            [*unprivileged_prefix(), *command, "status", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        (tmp_path / "state").chmod(0o755)
+
+    assert status.returncode == 0, status.stderr
+    assert "synced 1, pending 0, in flight 0, failed 0" in status.stdout

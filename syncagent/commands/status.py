@@ -24,7 +24,8 @@ def show_status(config: Config, *, as_json: bool) -> int:
     """Print the status and return the process exit code."""
     setup_logging()
     try:
-        ledger = open_ledger(config)
+        # Read-only: status works for accounts that may only read the ledger.
+        ledger = open_ledger(config, read_only=True)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2

@@ -8,7 +8,13 @@ from syncagent.ledger.records import (
     UploadRecord,
     UploadStart,
 )
-from syncagent.ledger.store import Ledger, LedgerError, MappingBusy, utcnow
+from syncagent.ledger.store import (
+    Ledger,
+    LedgerError,
+    MappingBusy,
+    upgrade_ledger,
+    utcnow,
+)
 
 __all__ = [
     "AgentInfo",
@@ -20,5 +26,6 @@ __all__ = [
     "PassSummary",
     "UploadRecord",
     "UploadStart",
+    "upgrade_ledger",
     "utcnow",
 ]

@@ -23,6 +23,7 @@ from syncagent.ledger import migrate
 from syncagent.ledger.models import Failure
 from syncagent.ledger.records import EntryRecord
 from syncagent.ledger.statements import INSERT_ENTRY, UPDATE_ENTRY
+from syncagent.migrations import HEAD
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +61,88 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_ledger_engine(url: str) -> Engine:
-    """An engine for the ledger URL; a SQLite file gets WAL and its folder created."""
+def create_ledger_engine(
+    url: str, *, read_only: bool = False, immutable: bool = False
+) -> Engine:
+    """An engine for the ledger URL; a SQLite file gets WAL and its folder created.
+
+    A read-only SQLite engine opens the file as such, so that a user who may only
+    read the ledger (a monitoring account) can still look at it.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    on_disk = bool(parsed.database) and parsed.database != ":memory:"
+    if read_only and on_disk:
+        flag = "immutable=1" if immutable else "mode=ro"
+        url = f"sqlite:///file:{parsed.database}?{flag}&uri=true"
+    elif on_disk:
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}
     )
-    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _read_pragmas if read_only else _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _read_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _read_only_engine(url: str) -> Engine:
+    """An engine that only reads, at the newest schema.
+
+    A SQLite ledger in WAL mode needs its -shm file, which SQLite may not create in a
+    folder the reader cannot write; it is then read as an immutable snapshot, which
+    may lag behind an agent writing at that moment.
+    """
+    engine = create_ledger_engine(url, read_only=True)
+    try:
+        _check_schema(engine)
+        return engine
+    except SQLAlchemyError:
+        engine.dispose()
+        if not url.startswith("sqlite:///"):
+            raise
+    engine = create_ledger_engine(url, read_only=True, immutable=True)
+    _check_schema(engine)
+    return engine
+
+
+def _check_schema(engine: Engine) -> None:
+    """A ledger opened read-only must already be at the newest schema."""
+    current = migrate.current_revision(engine)
+    if current != HEAD:
+        raise LedgerError(
+            f"the ledger's schema is at {current or 'nothing'}, this syncagent needs "
+            f"{HEAD}: run `syncagent db upgrade` (or any other command) once with "
+            "write access"
+        )
+
+
+def upgrade_ledger(url: str) -> tuple[str | None, str | None]:
+    """Migrate the ledger at `url`; its schema revisions before and after."""
+    try:
+        engine = create_ledger_engine(url)
+        try:
+            before = migrate.current_revision(engine)
+            migrate.upgrade(engine)
+            return before, migrate.current_revision(engine)
+        finally:
+            engine.dispose()
+    except ImportError as exc:
+        raise LedgerError(
+            f"cannot open the ledger at {safe_url(url)}: the database driver for it "
+            f"is not installed ({exc})"
+        ) from exc
+    except (SQLAlchemyError, OSError) as exc:
+        raise LedgerError(
+            f"cannot upgrade the ledger at {safe_url(url)}: {reason_of(exc)}"
+        ) from exc
 
 
 def _sqlite_begin(connection: Any) -> None:
@@ -85,11 +155,15 @@ class LedgerBase:
 
     """Sync state in a SQLAlchemy database; migrated to the newest schema on open."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        """Open the ledger; a read-only ledger is never migrated nor written."""
         self.url = url
         try:
-            self.engine = create_ledger_engine(url)
-            migrate.upgrade(self.engine)
+            if read_only:
+                self.engine = _read_only_engine(url)
+            else:
+                self.engine = create_ledger_engine(url)
+                migrate.upgrade(self.engine)
         except ImportError as exc:
             raise LedgerError(
                 f"cannot open the ledger at {safe_url(url)}: the database driver "

@@ -10,7 +10,7 @@ import time
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncagent.migrations import HEAD
@@ -62,9 +62,9 @@ def upgrade(engine: Engine) -> None:
 def current_revision(engine: Engine) -> str | None:
     """The schema revision the ledger is at, or None if it has none yet."""
     with engine.connect() as connection:
-        try:
-            return connection.execute(
-                text("SELECT version_num FROM alembic_version")
-            ).scalar()
-        except SQLAlchemyError:
-            return None  # no alembic_version table: a new ledger
+        tables = inspect(connection).get_table_names()
+        if "alembic_version" not in tables:
+            return None  # a new ledger
+        return connection.execute(
+            text("SELECT version_num FROM alembic_version")
+        ).scalar()

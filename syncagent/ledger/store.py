@@ -7,12 +7,25 @@ flight), activity (failures, passes, agents) and pull state; this module joins t
 from __future__ import annotations
 
 from syncagent.ledger.activity import ActivityMixin
-from syncagent.ledger.base import LedgerError, MappingBusy, create_ledger_engine, utcnow
+from syncagent.ledger.base import (
+    LedgerError,
+    MappingBusy,
+    create_ledger_engine,
+    upgrade_ledger,
+    utcnow,
+)
 from syncagent.ledger.entries import EntriesMixin
 from syncagent.ledger.pulls import PullStateMixin
 from syncagent.ledger.uploads import UploadsMixin
 
-__all__ = ["Ledger", "LedgerError", "MappingBusy", "create_ledger_engine", "utcnow"]
+__all__ = [
+    "Ledger",
+    "LedgerError",
+    "MappingBusy",
+    "create_ledger_engine",
+    "upgrade_ledger",
+    "utcnow",
+]
 
 
 class Ledger(PullStateMixin, UploadsMixin, ActivityMixin, EntriesMixin):
