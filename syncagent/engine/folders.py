@@ -37,6 +37,17 @@ class FolderMap:
         """The Compass folder of a local directory, if it is known."""
         return self.folder_ids.get(rel_dir)
 
+    def lookup(self, rel_dir: str) -> int | None:
+        """The Compass folder of a local directory if it exists there; creates and
+        records nothing (for a dry run)."""
+        known = self.folder_ids.get(rel_dir)
+        if known is not None or not rel_dir:
+            return known
+        parent_id = self.lookup(parent_of(rel_dir))
+        if parent_id is None:
+            return None
+        return self._find(parent_id, rel_dir.rsplit("/", 1)[-1])
+
     def ensure(self, rel_dir: str) -> int:
         """The Compass folder of a local directory, found or created with its parents.
 

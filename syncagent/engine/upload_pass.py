@@ -134,7 +134,7 @@ class UploadPass:
         self._note_problems(tree)
         if self.dry_run:
             self.report.planned.extend(("resume upload", p) for p in sorted(in_flight))
-            self._describe(plan)
+            self._describe(plan, synced)
             return
         self.progress.files_planned(
             len(plan.uploads) + len(plan.revisions),
@@ -248,9 +248,8 @@ class UploadPass:
         for rel_dir in rel_dirs:
             if folders.folder_of(parent_of(rel_dir)) is None and parent_of(rel_dir):
                 continue  # its parent failed; that failure is already reported
-            known = folders.folder_of(rel_dir)
             try:
-                folders.ensure(rel_dir)
+                folder_id = folders.ensure(rel_dir)
             except AuthenticationFailed:
                 raise
             except CompassUnreachable as exc:
@@ -259,7 +258,7 @@ class UploadPass:
             except CompassError as exc:
                 self._failed(rel_dir, f"cannot make its Compass folder: {exc}", exc)
                 continue
-            if known is None:
+            if folder_id in folders.created:
                 self.report.count("folders_created")
 
     # -- files ------------------------------------------------------------------
@@ -464,11 +463,8 @@ class UploadPass:
             return None
         return current
 
-    def _adopt_existing(
-        self, folders: FolderMap, new_files: Sequence[LocalFile]
-    ) -> list[LocalFile]:
-        """Record, without upload, new files Compass already holds; return the rest."""
-        adopter = Adopter(
+    def _adopter(self) -> Adopter:
+        return Adopter(
             self.client,
             self.ledger,
             self.mapping_id,
@@ -476,6 +472,12 @@ class UploadPass:
             lambda size: self.uploader.counters.add(read=size),
             configured_roots=self.configured_roots,
         )
+
+    def _adopt_existing(
+        self, folders: FolderMap, new_files: Sequence[LocalFile]
+    ) -> list[LocalFile]:
+        """Record, without upload, new files Compass already holds; return the rest."""
+        adopter = self._adopter()
         adopted, remaining = adopter.find(new_files, folders.folder_of, folders.created)
         for found in adopted:
             self.ledger.put_entry(self.mapping_id, found.entry)
@@ -741,11 +743,24 @@ class UploadPass:
         ]
         self.ledger.clear_failures(self.mapping_id, stale)
 
-    def _describe(self, plan: UploadPlan) -> None:
-        """Fill the report with what the pass would do, for --dry-run."""
+    def _describe(self, plan: UploadPlan, synced: dict[str, EntryRecord]) -> None:
+        """Fill the report with what the pass would do, for --dry-run.
+
+        Folders and files already in Compass are looked up (reading, never writing),
+        so that a dry run after a lost ledger says "adopt", not "upload".
+        """
         planned = self.report.planned
-        planned.extend(("make folder", d) for d in plan.folders)
-        planned.extend(("upload", f.rel_path) for f in plan.uploads)
+        folders = FolderMap(
+            self.client, self.ledger, self.mapping_id, self.mapping.folder_id, synced
+        )
+        planned.extend(
+            ("make folder", d) for d in plan.folders if not folders.lookup(d)
+        )
+        adopted, remaining = self._adopter().find(plan.uploads, folders.lookup, set())
+        planned.extend(
+            ("adopt", f"{a.local.rel_path} (asset {a.entry.asset_id})") for a in adopted
+        )
+        planned.extend(("upload", f.rel_path) for f in remaining)
         planned.extend(("upload revision", f.rel_path) for f, _ in plan.revisions)
         planned.extend(("check content", f.rel_path) for f, _ in plan.checks)
         planned.extend(

@@ -223,12 +223,17 @@ def test_a_lost_ledger_or_a_narrowed_include_adopts_rather_than_duplicates(
     before = {path: assets[0]["id"] for path, assets in view.tree(1001).items()}
 
     shutil.rmtree(tmp_path / "state")  # the ledger is lost
+    preview = run_sync(config, dry_run=True)
+    actions = {p["action"] for p in preview.mapping["planned"]}
+    assert actions == {"adopt"}, preview.mapping["planned"][:5]
+    assert len(preview.mapping["planned"]) == 294
     after_loss = run_sync(config)
 
     assert after_loss.returncode == 0, after_loss.failures()
     assert after_loss.mapping["uploaded"] == 0
     assert after_loss.mapping["adopted"] == 294
     assert after_loss.mapping["bytes_sent"] == 0
+    assert after_loss.mapping["folders_created"] == 0  # found, not made
     remote = assert_mirrored(root, view, 1001)
     assert {path: asset["id"] for path, asset in remote.items()} == before
 
