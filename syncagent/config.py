@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -295,7 +296,7 @@ class _Reader:
 
     def own_files(self, ledger_url: str, embedded_data: Path) -> list[Path]:
         """The agent's own files, which no mapping may sync whatever its globs."""
-        own = [self.path.resolve(), embedded_data]
+        own = [self.path.resolve(), embedded_data, *_output_files()]
         if ledger_url.startswith("sqlite:///") and ":memory:" not in ledger_url:
             ledger = Path(ledger_url[len("sqlite:///") :])
             own += [ledger.with_name(ledger.name + s) for s in _SQLITE_SUFFIXES]
@@ -478,6 +479,22 @@ def _without(mapping: MappingConfig, own: list[Path]) -> MappingConfig:
         f"/{glob.escape(p.relative_to(mapping.local_root).as_posix())}" for p in inside
     ]
     return replace(mapping, exclude=(*mapping.exclude, *anchored))
+
+
+def _output_files() -> list[Path]:
+    """The regular files this process writes its output to (`sync >> sync.log`).
+
+    Found through /proc, so on Linux only; elsewhere such a log must be excluded by
+    hand.
+    """
+    found = []
+    for fd in (1, 2):
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                found.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        except OSError:
+            continue
+    return found
 
 
 # The ledger file and the files SQLite keeps beside it.

@@ -170,3 +170,32 @@ def test_status_reads_a_ledger_it_may_not_write(
 
     assert status.returncode == 0, status.stderr
     assert "synced 1, pending 0, in flight 0, failed 0" in status.stdout
+
+
+def test_the_file_its_output_goes_to_is_not_synced(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    share = tmp_path / "share"  # config, ledger and log all inside the synced folder
+    share.mkdir()
+    (share / "photo.jpg").write_text("photo")
+    config = share / "agent.toml"
+    config.write_text(
+        CONFIG.format(ledger="sqlite:///state/l.db")
+        .replace("http://127.0.0.1:9", emulator.url)
+        .replace('local = "media"', 'local = "."')
+    )
+    codes = []
+    with open(share / "sync.log", "ab") as log:
+        for _ in range(2):
+            done = subprocess.run(
+                [sys.executable, "-m", "syncagent", "sync", "--config", str(config)],
+                stdout=log,
+                stderr=log,
+                timeout=60,
+                check=False,
+            )
+            codes.append(done.returncode)
+
+    assert codes == [0, 0], (share / "sync.log").read_text()
+    text = (share / "sync.log").read_text()
+    assert "1 uploaded" in text and "nothing to do (1 file in sync)" in text
