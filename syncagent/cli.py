@@ -7,6 +7,7 @@ error, including credentials Compass refuses.
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 from typing import ClassVar
@@ -32,11 +33,16 @@ verbose_option = click.option(
 )
 
 
-def _load(config_path: Path | None) -> Config:
+def _load(config_path: Path | None, *, as_json: bool = False) -> Config:
     try:
         return load_config(find_config(config_path))
     except ConfigError as exc:
-        click.echo(f"syncagent: configuration error: {exc}", err=True)
+        message = f"configuration error: {exc}"
+        click.echo(f"syncagent: {message}", err=True)
+        if as_json:  # a script reading stdout still gets one JSON document
+            click.echo(
+                json.dumps({"ok": False, "exit_code": EXIT_CONFIG, "fatal": message})
+            )
         sys.exit(EXIT_CONFIG)
 
 
@@ -80,7 +86,7 @@ def sync(config_path: Path | None, dry_run: bool, as_json: bool, verbose: int) -
     """
     from syncagent.commands.sync import run_sync
 
-    config = _load(config_path)
+    config = _load(config_path, as_json=as_json)
     sys.exit(run_sync(config, dry_run=dry_run, as_json=as_json, verbose=verbose))
 
 
@@ -118,7 +124,7 @@ def status(config_path: Path | None, as_json: bool) -> None:
     """
     from syncagent.commands.status import show_status
 
-    config = _load(config_path)
+    config = _load(config_path, as_json=as_json)
     sys.exit(show_status(config, as_json=as_json))
 
 

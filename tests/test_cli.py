@@ -199,3 +199,28 @@ def test_the_file_its_output_goes_to_is_not_synced(
     assert codes == [0, 0], (share / "sync.log").read_text()
     text = (share / "sync.log").read_text()
     assert "1 uploaded" in text and "nothing to do (1 file in sync)" in text
+
+
+def test_json_readers_get_json_for_configuration_errors_too(tmp_path: Path) -> None:
+    for command in ("sync", "status"):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "syncagent",
+                command,
+                "--config",
+                "nope.toml",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            cwd=tmp_path,
+        )
+
+        assert done.returncode == 2
+        summary = json.loads(done.stdout)
+        assert summary["ok"] is False and summary["exit_code"] == 2
+        assert "no such configuration file" in summary["fatal"]

@@ -74,6 +74,7 @@ class AssetItem:
     checksum: str | None = None
     folder_ids: tuple[int, ...] = ()
     updated_at: datetime | None = None
+    created_at: datetime | None = None
     archived: bool = False
     """Archived and not restored: its bytes cannot be downloaded now."""
     has_proxy: bool | None = None

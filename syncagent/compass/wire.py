@@ -88,6 +88,7 @@ def asset_item(data: Any) -> AssetItem:
             checksum=data.get("checksum") or None,
             folder_ids=tuple(int(f) for f in folder_ids),
             updated_at=parse_time(data.get("updated_at")),
+            created_at=parse_time(data.get("created_at")),
             # Temporarily restored assets can be downloaded: not archived for us.
             archived=bool(data.get("archived")) and not data.get("restored"),
             has_proxy=data.get("has_proxy"),

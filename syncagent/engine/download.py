@@ -3,7 +3,8 @@
 Bytes go to a temp file (`.syncagent-dl-<key>.part`) in the target directory. An
 interrupted transfer resumes with `Range` from what the temp file holds, within the
 pass and across passes (the key names the asset and the version); a temp file that is
-not a plain file of ours (a hard link, say) is never written into. Once every byte is
+not a plain file of ours (a hard link, say) is never written into. A stop request ends
+a transfer between two chunks, its temp file kept to resume from. Once every byte is
 there, its MD5 and size are checked against what Compass said; a file that fails the
 check is deleted and never placed. Placing is a rename in the same directory: a new
 file never replaces anything (a hard link claims the name), a new revision replaces the
@@ -17,6 +18,7 @@ import hashlib
 import logging
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,11 +27,13 @@ from typing import BinaryIO
 
 from syncagent.compass import (
     CompassClient,
+    CompassUnreachable,
     IntegrityError,
     TransientError,
     UrlExpired,
 )
 from syncagent.engine.names import AGENT_PREFIX
+from syncagent.engine.problems import FileProblem
 from syncagent.engine.progress import Progress
 from syncagent.engine.safe_root import (
     Dir,
@@ -58,6 +62,18 @@ def temp_name(key: str) -> str:
 def source_key(asset_id: int, checksum: str) -> str:
     """The download key of one version of an asset's source."""
     return f"{asset_id}-{checksum[:16]}"
+
+
+class DownloadStopped(FileProblem):
+    """The run was asked to stop in the middle of this download."""
+
+    def __init__(self, offset: int) -> None:
+        reason = (
+            f"stopped before its download finished; resumes at byte {offset} "
+            "on the next run"
+        )
+        super().__init__(reason, permanent=False)
+        self.offset = offset
 
 
 @dataclass(frozen=True)
@@ -121,11 +137,14 @@ class Downloader:
         progress: Progress,
         *,
         attempts: int = ATTEMPTS,
+        stop: threading.Event | None = None,
     ) -> None:
         self.client = client
         self.root = root
         self.progress = progress
         self.attempts = attempts
+        # Set when the run is stopping: transfers end at the next chunk.
+        self.stop = stop or threading.Event()
 
     @contextmanager
     def fetched(
@@ -142,8 +161,9 @@ class Downloader:
         `subject` names the download in log lines (the file it is for).
 
         Raises IntegrityError (the temp file is deleted) when the bytes are not the
-        ones Compass described, TransientError when the transfer kept failing (the
-        temp file stays, to resume from). The temp file is removed if not placed.
+        ones Compass described, TransientError when the transfer kept failing and
+        DownloadStopped on a stop request (the temp file stays, to resume from in
+        both cases). The temp file is removed if not placed.
         """
         split_rel_path(rel_dir)
         with self.root.open_dir(rel_dir, create=True) as directory:
@@ -176,12 +196,17 @@ class Downloader:
             for attempt in range(1, self.attempts + 1):
                 if expected.size is not None and transfer.offset >= expected.size:
                     break
+                if self.stop.is_set():
+                    raise DownloadStopped(transfer.offset)
                 try:
                     url = url or url_source()
                     self._stream(transfer, url)
                     break
                 except UrlExpired:
                     url = None
+                except CompassUnreachable:
+                    # The client has spent its retries already: nothing to add.
+                    raise
                 except TransientError as exc:
                     if attempt == self.attempts:
                         raise
@@ -202,6 +227,8 @@ class Downloader:
             for chunk in body.chunks:
                 transfer.add(chunk)
                 self.progress.bytes_sent(len(chunk))
+                if self.stop.is_set():
+                    raise DownloadStopped(transfer.offset)
 
     @staticmethod
     def _verify(

@@ -22,6 +22,7 @@ from syncagent.compass import (
     AuthenticationFailed,
     CompassClient,
     CompassError,
+    CompassUnreachable,
     NotFound,
     RequestRejected,
 )
@@ -78,6 +79,7 @@ class PullPass:
         self.rules = PathFilter(mapping.include, mapping.exclude)
         self.report = PullReport(str(mapping.local_root), mapping.folder_id)
         self._failed_paths: set[str] = set()
+        self._halted = threading.Event()
         self.options = PullOptions(
             two_way=mapping.direction == "both",
             trash_removed=mapping.on_remote_delete == "trash",
@@ -93,6 +95,8 @@ class PullPass:
             self._run()
         except AuthenticationFailed:
             raise
+        except CompassUnreachable as exc:
+            self._halt(exc)
         except CompassError as exc:
             self.report.fatal = f"Compass folder {self.mapping.folder_id}: {exc}"
         except FileProblem as exc:
@@ -118,7 +122,7 @@ class PullPass:
         if self.dry_run:
             self._describe(plan)
             return
-        downloader = Downloader(self.client, root, self.progress)
+        downloader = Downloader(self.client, root, self.progress, stop=self.stop)
         apply = PullApplier(
             root=root,
             client=self.client,
@@ -130,14 +134,14 @@ class PullPass:
         self._apply(plan, apply)
 
         # Step: proxies of every asset in place.
-        if self.mapping.proxies:
+        if self.mapping.proxies and not self._stopping():
             self._pull_proxies(plan, root, downloader)
 
         # Step: sweep downloads abandoned long ago.
         self._sweep_temps(root, local)
 
         # Step: what failed before and did not fail now is fixed.
-        if not self.stop.is_set():
+        if not self._stopping():
             self._clear_fixed()
 
     # -- ends and inputs ----------------------------------------------------------
@@ -245,7 +249,7 @@ class PullPass:
             _join(futures)
 
         # Step: folders Compass removed, once their files are in the trash.
-        for entry in plan.dir_removals:
+        for entry in [] if self._stopping() else plan.dir_removals:
             self._guard(entry.rel_path, apply.remove_dir, entry)
         for notice in plan.notices:
             log.info("%s: %s", notice.subject, notice.reason)
@@ -278,7 +282,7 @@ class PullPass:
         asset_ids = sorted({a.asset_id for a in plan.restores})
         try:
             self.client.restore_assets(asset_ids)
-        except AuthenticationFailed:
+        except (AuthenticationFailed, CompassUnreachable):
             raise
         except CompassError as exc:
             for asset_id in asset_ids:
@@ -315,7 +319,7 @@ class PullPass:
         # fetched once it is restored.
         proxy_plan.fetches = [f for f in proxy_plan.fetches if not f.asset.archived]
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="proxy") as pool:
-            puller.apply(proxy_plan, pool, self._guard)
+            puller.apply(proxy_plan, pool, self._guard_unless_stopping)
 
     def _sweep_temps(self, root: SafeRoot, local: LocalView) -> None:
         cutoff = (time.time() - STALE_TEMP_SECONDS) * 1e9
@@ -340,11 +344,30 @@ class PullPass:
         self, rel_path: str, action: Callable[..., None], *args: object
     ) -> bool:
         """A transfer on the pool: skipped once stopping, counted for progress."""
-        if self.stop.is_set():
+        if self._stopping():
             return False
         done = self._guard(rel_path, action, *args)
         self.progress.file_done(rel_path, "pulled" if done else "failed")
         return done
+
+    def _guard_unless_stopping(
+        self, rel_path: str, action: Callable[..., None], *args: object
+    ) -> bool:
+        """A path's work, skipped once the pass is stopping."""
+        if self._stopping():
+            return False
+        return self._guard(rel_path, action, *args)
+
+    def _stopping(self) -> bool:
+        """Whether to start no new work: a stop was asked, or Compass is gone."""
+        return self.stop.is_set() or self._halted.is_set()
+
+    def _halt(self, exc: CompassUnreachable) -> None:
+        """Compass cannot be reached: stop this pass, saying so once."""
+        if not self._halted.is_set():
+            self._halted.set()
+            log.error("%s: %s; the pass stops here", self.mapping.local_root, exc)
+            self.report.fatal = f"Compass cannot be reached; the pass stopped: {exc}"
 
     def _guard(self, rel_path: str, action: Callable[..., None], *args: object) -> bool:
         """Run one path's work; record its failure instead of raising."""
@@ -352,6 +375,8 @@ class PullPass:
             action(*args)
         except AuthenticationFailed:
             raise
+        except CompassUnreachable as exc:
+            self._halt(exc)
         except FileProblem as exc:
             self._failed(rel_path, exc.reason, permanent=exc.permanent)
         except CompassError as exc:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -73,6 +73,18 @@ def _new_asset(upload: UploadRecord, description: AssetDescription) -> NewAsset:
         custom_metadata_fields=description.custom_metadata_fields,
         titles=description.titles,
     )
+
+
+# How far the server's clock may be from ours when telling our orphans from the
+# uploads other people started before us.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def _made_since(created_at: datetime | None, upload: UploadRecord) -> bool:
+    """Whether an asset may have been created by this upload's own request."""
+    if created_at is None or upload.started_at is None:
+        return True
+    return created_at >= upload.started_at - CLOCK_SKEW
 
 
 def choose_part_size(size: int, preferred: int) -> int:
@@ -208,7 +220,9 @@ class Uploader:
         """Find assets a lost answer created for these uploads; record and return them.
 
         An orphan is an asset in the upload's folder with its name, never completed,
-        and not known to the ledger.
+        not known to the ledger, and created after the upload began (give or take
+        the clocks' skew): an older unfinished asset of that name is someone else's
+        upload in progress, never ours. The newest candidate wins.
         """
         if not uploads:
             return {}
@@ -223,13 +237,20 @@ class Uploader:
             a for u in uploads for a in candidates.get((u.folder_id, u.remote_name), [])
         ]
         unfinished = {
-            a.asset_id for a in self.client.get_assets(wanted) if a.status != "complete"
+            a.asset_id: a.created_at
+            for a in self.client.get_assets(wanted)
+            if a.status != "complete"
         }
         adopted: dict[int, int] = {}
         for upload in uploads:
             key = (upload.folder_id, upload.remote_name)
-            for asset_id in sorted(candidates.get(key, [])):
-                if asset_id in unfinished and asset_id not in adopted.values():
+            for asset_id in sorted(candidates.get(key, []), reverse=True):
+                fresh = _made_since(unfinished.get(asset_id), upload)
+                if (
+                    fresh
+                    and asset_id in unfinished
+                    and asset_id not in adopted.values()
+                ):
                     adopted[upload.upload_id] = asset_id
                     log.info("%s: adopted asset %d", upload.rel_path, asset_id)
                     break

@@ -44,6 +44,7 @@ class UploadRecord:
     owner: str
     lease_expires_at: datetime
     confirmed_parts: dict[int, str]
+    started_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,7 @@ class UploadsMixin(LedgerBase):
                         owner=owner,
                         lease_expires_at=now + lease,
                         confirmed_parts={},
+                        started_at=now,
                     )
                 )
         return records
@@ -313,6 +314,7 @@ class UploadsMixin(LedgerBase):
             owner=row.owner,
             lease_expires_at=aware(row.lease_expires_at) or utcnow(),
             confirmed_parts={int(n): str(c) for n, c in parts},
+            started_at=aware(row.started_at),
         )
 
     def upload(self, upload_id: int) -> UploadRecord | None:

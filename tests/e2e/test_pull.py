@@ -6,25 +6,31 @@ Assets, revisions, renames and removals are made with plain httpx calls
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 import os
 import random
 import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 
 from syncagent.commands.sync import sync_mappings
+from syncagent.compass.retry import RetryPolicy
 from syncagent.config import load_config
+from syncagent.emulator import s3
 from syncagent.emulator.db import Asset
 from syncagent.emulator.proxies import ffmpeg_available, find_ffmpeg
 from syncagent.emulator.server import EmulatorServer
@@ -34,7 +40,13 @@ from syncagent.engine.pull_report import PullReport
 from syncagent.engine.report import PassReport
 from syncagent.runtime import open_runtime, run_pull_pass, run_upload_pass
 from tests.e2e.compass_writer import CompassWriter, md5
-from tests.e2e.support import RemoteView, local_files, run_sync, write_config
+from tests.e2e.support import (
+    SYNCAGENT,
+    RemoteView,
+    local_files,
+    run_sync,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -318,6 +330,107 @@ def test_a_download_that_fails_its_checksum_is_never_placed(
 
     assert healed.ok and healed.downloaded == 1
     assert contents(mirror) == {"doc.pdf": data}
+
+
+def slow_downloads(monkeypatch: pytest.MonkeyPatch, seconds_per_chunk: float) -> None:
+    """Make the in-process emulator send each 1 MiB of a download body slowly."""
+    original = s3._file_chunks
+
+    async def slowly(*args: Any) -> AsyncIterator[bytes]:
+        async for chunk in original(*args):
+            yield chunk
+            await asyncio.sleep(seconds_per_chunk)
+
+    monkeypatch.setattr(s3, "_file_chunks", slowly)
+
+
+def test_ctrl_c_stops_downloads_at_a_chunk_and_the_next_run_resumes_them(
+    emulator: EmulatorServer,
+    writer: CompassWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = {f"take {n}.mov": random_bytes(8 * MIB, seed=10 + n) for n in (1, 2)}
+    for name, data in files.items():
+        writer.upload(ROOT, name, data)
+    config = mirror_config(tmp_path, emulator.url)
+    mirror = tmp_path / "mirror"
+    slow_downloads(monkeypatch, 0.2)
+    writer.reset_stats()
+    command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    deadline = time.monotonic() + 60
+    while writer.stats()["download_bytes_sent"] < MIB and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+
+    assert process.returncode == 130
+    failures = json.loads(out)["mappings"][0]["failures"]
+    assert sorted(f["rel_path"] for f in failures) == sorted(files)
+    assert all("resumes at byte" in f["reason"] for f in failures)
+    # The downloads stopped between chunks, far from their end, and were kept.
+    sent_first = writer.stats()["download_bytes_sent"]
+    assert sent_first < 12 * MIB
+    kept = sum(p.stat().st_size for p in mirror.glob(".syncagent-dl-*.part"))
+    assert 0 < kept <= sent_first
+    assert not any((mirror / name).exists() for name in files)
+
+    monkeypatch.undo()
+    writer.reset_stats()
+    again = run_sync(config)
+
+    assert again.returncode == 0, again.stderr
+    assert contents(mirror) == files
+    assert writer.stats()["download_bytes_sent"] == 16 * MIB - kept
+
+
+def test_compass_gone_mid_pull_stops_the_pull_with_one_message(
+    tmp_path: Path,
+) -> None:
+    server = EmulatorServer(data_dir=tmp_path / "emulator")
+    server.start()
+    port = int(server.url.rsplit(":", 1)[1])
+    writer = CompassWriter(server.url)
+    files = {f"still {n:02}.jpg": bytes([n]) * 3000 for n in range(40)}
+    writer.upload_many(ROOT, list(files.items()))
+    writer.close()
+    config = mirror_config(tmp_path, server.url)
+    stopped = threading.Event()
+
+    class StopServerAfterThree(NoProgress):
+        done = 0
+
+        def file_done(self, rel_path: str, outcome: str) -> None:
+            self.done += 1
+            if self.done == 3 and not stopped.is_set():
+                stopped.set()
+                server.stop()
+
+    with open_runtime(load_config(config), "sync") as runtime:
+        # Give up on a dead server within moments, not the default budget.
+        runtime.client.session.policy = RetryPolicy(
+            max_attempts=3, base_delay=0.05, max_delay=0.1, deadline=5
+        )
+        [mapping] = runtime.config.mappings
+        report = run_pull_pass(runtime, mapping, StopServerAfterThree())
+
+    assert stopped.is_set()
+    assert report.fatal is not None
+    assert report.fatal.startswith("Compass cannot be reached; the pass stopped")
+    assert len(report.failures) <= 4  # the transfers already under way, at most
+    assert report.downloaded < 10
+
+    again = EmulatorServer(data_dir=tmp_path / "emulator", port=port)
+    again.start()
+    try:
+        healed = pulled(sync_once(config))
+    finally:
+        again.stop()
+    assert healed.ok, healed.failures
+    assert contents(tmp_path / "mirror") == files
 
 
 # -- untrusted names and links ---------------------------------------------------------
