@@ -3,7 +3,8 @@
 Requests (a watcher's change, the scheduler's rescan or pull, a retry) only mark a pass
 as wanted; requests that arrive while a pass runs make exactly one more pass after it.
 So two passes of one mapping never overlap and a burst of events costs one or two
-passes, not one each.
+passes, not one each. Each kind keeps its own retry: a pull that went well does not
+cancel the retry an upload pass asked for.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ class MappingRunner:
         self.retry_max = retry_max
         self.stop_event = threading.Event()
         self._wanted: dict[str, set[str]] = {}
-        self._retry_at: float | None = None
-        self._retry_delay = retry_first
+        self._retry_at: dict[str, float] = {}
+        self._retry_delay: dict[str, float] = {}
         self._running = False
         self._cond = threading.Condition()
         self._thread = threading.Thread(
@@ -87,27 +88,29 @@ class MappingRunner:
             wanted = self._next()
             if wanted is None:
                 return
-            retry = False
             for kind, reasons in wanted.items():
                 if self.stop_event.is_set():
                     return
-                retry = self._run(kind, reasons) or retry
+                self._schedule_retry(kind, self._run(kind, reasons))
             with self._cond:
                 self._running = False
-            self._schedule_retry(retry)
 
     def _next(self) -> dict[str, set[str]] | None:
         """Wait until a pass is wanted (or a retry is due); None once stopping."""
         with self._cond:
             while not self._wanted and not self.stop_event.is_set():
-                if self._retry_at is not None and time.monotonic() >= self._retry_at:
-                    self._retry_at = None
+                now = time.monotonic()
+                if self._retry_at and now >= min(self._retry_at.values()):
+                    # Every kind runs, in order: a failed upload of a two-way mapping
+                    # may need the pull before it (a conflict to settle first).
+                    for kind in [k for k, due in self._retry_at.items() if now >= due]:
+                        del self._retry_at[kind]
                     for kind in self.passes:
                         self._wanted.setdefault(kind, set()).add("retry")
                     break
                 timeout = None
-                if self._retry_at is not None:
-                    timeout = max(self._retry_at - time.monotonic(), 0.0)
+                if self._retry_at:
+                    timeout = max(min(self._retry_at.values()) - now, 0.0)
                 self._cond.wait(timeout)
             if self.stop_event.is_set():
                 return None
@@ -130,12 +133,15 @@ class MappingRunner:
         self.passes_run += 1
         return retry
 
-    def _schedule_retry(self, retry: bool) -> None:
+    def _schedule_retry(self, kind: str, retry: bool) -> None:
+        """After a pass of `kind`: retry that kind later, backing off, or stop
+        retrying it (other kinds keep their own retries)."""
         with self._cond:
             if not retry:
-                self._retry_at = None
-                self._retry_delay = self.retry_first
+                self._retry_at.pop(kind, None)
+                self._retry_delay.pop(kind, None)
                 return
-            self._retry_at = time.monotonic() + self._retry_delay
-            log.info("%s: trying again in %.0f s", self.name, self._retry_delay)
-            self._retry_delay = min(self._retry_delay * 2, self.retry_max)
+            delay = self._retry_delay.get(kind, self.retry_first)
+            self._retry_at[kind] = time.monotonic() + delay
+            log.info("%s: trying the %s pass again in %.0f s", self.name, kind, delay)
+            self._retry_delay[kind] = min(delay * 2, self.retry_max)

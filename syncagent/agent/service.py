@@ -100,7 +100,7 @@ class AgentService:
         runner = MappingRunner(name, {}, self._fatal)
         if mapping.downloads:
             # Pulls run before uploads, as in `syncagent sync`.
-            runner.passes["pull"] = partial(self._pull_pass, mapping)
+            runner.passes["pull"] = partial(self._pull_pass, mapping, runner)
             runner.request("pull", "start")
             self.scheduler.every(
                 f"pull:{index}",
@@ -146,10 +146,16 @@ class AgentService:
         transient = any(not f.permanent for f in report.failures)
         return report.fatal is not None or transient
 
-    def _pull_pass(self, mapping: MappingConfig, stop: threading.Event) -> bool:
+    def _pull_pass(
+        self, mapping: MappingConfig, runner: MappingRunner, stop: threading.Event
+    ) -> bool:
         """One pull pass; whether it should be tried again soon."""
         report = run_pull_pass(self.runtime, mapping, NoProgress(), stop=stop)
         _log_report(report)
+        if report.conflicts and mapping.uploads:
+            # Compass's version is saved beside the file; this side's version goes up
+            # as a new revision now, not at the next rescan.
+            runner.request("upload", "conflict kept")
         transient = any(not f.permanent for f in report.failures)
         return report.fatal is not None or transient
 

@@ -3,20 +3,20 @@
 A file `<name>` dropped with a sidecar `<name>.json` beside it gets the sidecar's
 `custom_metadata_fields` and `titles`, checked against the vocabularies first; a bad
 sidecar fails that file alone. With `after_ingest = "move"`, a verified file moves to
-`done/` and a file that failed for good moves to `failed/` with `<name>.error.txt`;
-with "delete" a verified file is deleted. The sidecar follows its file. `done/` and
-`failed/` are never ingested. Every move, note and delete goes through `SafeRoot`, so
-nothing is written through a symbolic link or outside the root, and nothing already in
-`done/` or `failed/` is replaced.
+`done/` and a file that failed for good moves to `failed/` with `<name>.error.txt`
+(a shorter note name when that one would be too long for the disk); with "delete" a
+verified file is deleted. The sidecar follows its file. `done/` and `failed/` are
+never ingested. Every move, note and delete goes through `SafeRoot`, so nothing is
+written through a symbolic link or outside the root, and nothing already in `done/`
+or `failed/` is replaced. Reading and checking sidecars is `sidecar.py`.
 """
 
 from __future__ import annotations
 
 import errno
-import json
+import hashlib
 import logging
 import os
-import re
 import stat as stat_module
 import threading
 import time
@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from syncagent.compass import CompassClient, CompassError
 from syncagent.config import MappingConfig
@@ -33,23 +32,26 @@ from syncagent.engine.hooks import AssetDescription, PassHooks
 from syncagent.engine.problems import FileProblem
 from syncagent.engine.safe_root import Dir, Identity, Occupied, SafeRoot, UnsafePath
 from syncagent.engine.scanner import LocalFile, scan_tree, stat_file
+from syncagent.engine.sidecar import (
+    FRESH_SECONDS,
+    SIDECAR_SUFFIX,
+    check_sidecar,
+    parse_sidecar,
+    read_sidecar,
+    sidecar_of,
+    vocabulary_values,
+)
 from syncagent.ledger import EntryRecord, Ledger
 
 log = logging.getLogger(__name__)
 
 DONE = "done"
 FAILED = "failed"
-SIDECAR_SUFFIX = ".json"
 ERROR_SUFFIX = ".error.txt"
-MAX_SIDECAR_BYTES = 1024 * 1024
-# A sidecar that is not valid JSON yet and changed this recently may still be being
-# written: its file fails for now and is tried again, rather than failing for good.
-FRESH_SECONDS = 60.0
 # Beyond this many ` (n)` names the folder is in a state no one meant; leave the file.
 MAX_NUMBERED_NAMES = 10_000
-_SIDECAR_KEYS = {"custom_metadata_fields", "titles"}
-_FIELD_KEYS = {"category", "label", "value"}
-_TITLE_KEYS = {"gpms_id", "alpha_id", "gpms_alpha_id"}
+# The longest file name most disks take, in bytes (Linux NAME_MAX, APFS, NTFS-ish).
+NAME_MAX_BYTES = 255
 
 Defer = Callable[[LocalFile], bool]
 HooksFor = Callable[[MappingConfig, int], PassHooks]
@@ -66,11 +68,6 @@ def moves_on_ingest(mapping: MappingConfig) -> bool:
     """Whether verified files leave the mapping's root (a drop box that moves or
     deletes them)."""
     return mapping.mode == "dropbox" and mapping.after_ingest != "keep"
-
-
-def sidecar_of(rel_path: str) -> str:
-    """The relative path of a file's sidecar."""
-    return rel_path + SIDECAR_SUFFIX
 
 
 def is_sidecar(root: Path, rel_path: str) -> bool:
@@ -108,10 +105,27 @@ def failed_drops(root: Path) -> list[FailedDrop]:
             if name.endswith(ERROR_SUFFIX) or _is_sidecar_name(name, present):
                 continue
             path = Path(directory) / name
-            reason, failed_at = _read_note(Path(str(path) + ERROR_SUFFIX))
+            reason, failed_at = _read_note(Path(directory) / note_name(name))
             rel_path = path.relative_to(root).as_posix()
             found.append(FailedDrop(rel_path, reason, failed_at))
     return sorted(found, key=lambda drop: (drop.failed_at, drop.rel_path))
+
+
+def note_name(name: str) -> str:
+    """The name of the note beside a file in failed/: `<name>.error.txt`, or, when
+    that would be too long for the disk, the name cut short and a digest of it."""
+    note = name + ERROR_SUFFIX
+    if len(note.encode("utf-8")) <= NAME_MAX_BYTES:
+        return note
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return _fitted(name, f"~{digest}{ERROR_SUFFIX}")
+
+
+def _fitted(stem: str, tail: str) -> str:
+    """`stem + tail`, the stem cut (on a character) so the whole fits in a name."""
+    room = NAME_MAX_BYTES - len(tail.encode("utf-8"))
+    cut = stem.encode("utf-8", "surrogateescape")[:room]
+    return cut.decode("utf-8", "ignore") + tail
 
 
 def _is_sidecar_name(name: str, names: set[str]) -> bool:
@@ -203,11 +217,24 @@ class DropBoxHooks(PassHooks):
         """The sidecar's metadata, checked; FileProblem if it is bad (permanent,
         unless it is half-written JSON that changed moments ago)."""
         sidecar = sidecar_of(rel_path)
-        found = self._sidecar_bytes(sidecar)
+        try:
+            with self.safe.parent_of(rel_path) as (directory, name):
+                found = read_sidecar(directory, sidecar_of(name))
+        except FileNotFoundError:
+            found = None  # the file's folder went: the file fails on its own
+        except UnsafePath as exc:
+            raise FileProblem(
+                f"sidecar {sidecar}: {exc.reason}", permanent=True
+            ) from None
+        except OSError as exc:
+            raise FileProblem(
+                f"sidecar {sidecar}: cannot read it: {exc.strerror or exc}",
+                permanent=True,
+            ) from exc
         if found is None:
             return AssetDescription()
         data, mtime = found
-        raw = _parse_sidecar(data, sidecar, fresh=time.time() - mtime < FRESH_SECONDS)
+        raw = parse_sidecar(data, sidecar, fresh=time.time() - mtime < FRESH_SECONDS)
         try:
             return check_sidecar(raw, self.vocabularies())
         except ValueError as exc:
@@ -262,7 +289,7 @@ class DropBoxHooks(PassHooks):
         text = f"{rel_path}: {reason}\n(failed at {stamp})\n"
         try:
             with self.safe.parent_of(moved) as (directory, name):
-                directory.write_new(name + ERROR_SUFFIX, text.encode("utf-8"))
+                directory.write_new(note_name(name), text.encode("utf-8"))
         except FileProblem as exc:
             log.warning("%s: no note beside %s: %s", rel_path, moved, exc.reason)
         except OSError as exc:
@@ -351,7 +378,7 @@ class DropBoxHooks(PassHooks):
         try:
             with self.safe.parent_of(rel_path) as (directory, name):
                 directory.regular(name)
-                if _regular_here(directory, sidecar_of(name)):
+                if _sidecar_here(directory, sidecar_of(name)):
                     directory.unlink(sidecar_of(name))
                 directory.unlink(name)
         except FileNotFoundError:
@@ -364,43 +391,22 @@ class DropBoxHooks(PassHooks):
             return False
         return True
 
-    def _sidecar_bytes(self, sidecar: str) -> tuple[bytes, float] | None:
-        """A sidecar's content and mtime, read without following links; None if
-        there is no sidecar."""
-        try:
-            with self.safe.parent_of(sidecar) as (directory, name):
-                if not _regular_here(directory, name):
-                    return None
-                with directory.read(name) as stream:
-                    data = stream.read(MAX_SIDECAR_BYTES + 1)
-                    mtime = os.fstat(stream.fileno()).st_mtime
-        except (FileNotFoundError, UnsafePath):
-            return None
-        except OSError as exc:
-            raise FileProblem(
-                f"sidecar {sidecar}: cannot read it: {exc.strerror}", permanent=True
-            ) from exc
-        if len(data) > MAX_SIDECAR_BYTES:
-            raise FileProblem(
-                f"sidecar {sidecar}: larger than {MAX_SIDECAR_BYTES} bytes",
-                permanent=True,
-            )
-        return data, mtime
-
 
 def _identity_of(entry: EntryRecord) -> Identity:
     return Identity(entry.size or 0, entry.mtime_ns or 0, entry.inode or 0)
 
 
-def _regular_here(directory: Dir, name: str) -> bool:
+def _sidecar_here(directory: Dir, name: str) -> bool:
+    """Whether a sidecar travels with its file: anything by that name but a folder
+    (a link or a pipe is moved as itself, never followed or opened)."""
     st = directory.lstat(name)
-    return st is not None and stat_module.S_ISREG(st.st_mode)
+    return st is not None and not stat_module.S_ISDIR(st.st_mode)
 
 
 def _place(source: Dir, name: str, target: Dir) -> str:
     """Move `name` into `target` under a name free for it, its sidecar and its note."""
     for candidate in _numbered(name):
-        companions = (candidate, sidecar_of(candidate), candidate + ERROR_SUFFIX)
+        companions = (candidate, sidecar_of(candidate), note_name(candidate))
         if any(target.taken(companion) for companion in companions):
             continue
         try:
@@ -416,12 +422,12 @@ def _numbered(name: str) -> Iterator[str]:
     yield name
     pure = PurePosixPath(name)
     for number in range(2, MAX_NUMBERED_NAMES):
-        yield f"{pure.stem} ({number}){pure.suffix}"
+        yield _fitted(pure.stem, f" ({number}){pure.suffix}")
 
 
 def _move_sidecar(source: Dir, name: str, target: Dir, placed: str) -> None:
     """Move a file's sidecar beside it; on failure the sidecar stays, with a warning."""
-    if not _regular_here(source, sidecar_of(name)):
+    if not _sidecar_here(source, sidecar_of(name)):
         return
     try:
         source.move_new(sidecar_of(name), target, sidecar_of(placed))
@@ -429,109 +435,3 @@ def _move_sidecar(source: Dir, name: str, target: Dir, placed: str) -> None:
         log.warning("%s: its sidecar stays: %s", source.rel(name), exc.reason)
     except OSError as exc:
         log.warning("%s: its sidecar stays: %s", source.rel(name), exc.strerror)
-
-
-def _parse_sidecar(data: bytes, sidecar: str, *, fresh: bool) -> Any:
-    """The sidecar's JSON; FileProblem if it is not JSON, permanent unless `fresh`
-    (changed moments ago, so perhaps still being written)."""
-    try:
-        return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        what = (
-            "not valid JSON" if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-        )
-        reason = f"sidecar {sidecar}: {what}: {exc}"
-        if fresh:
-            reason += "; it changed moments ago, so it is tried again"
-        raise FileProblem(reason, permanent=not fresh) from None
-
-
-def vocabulary_values(raw: dict[str, Any]) -> dict[str, set[str]]:
-    """Each vocabulary's allowed names, from the answer of the vocabularies call."""
-    values: dict[str, set[str]] = {}
-    for name, entries in raw.items():
-        allowed: set[str] = set()
-        for entry in entries if isinstance(entries, list) else []:
-            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-                allowed.add(entry["name"])
-        values[name] = allowed
-    return values
-
-
-def vocabulary_key(label: str) -> str:
-    """The vocabulary a custom metadata label is bound to: 'MPAA Band' -> mpaa_band."""
-    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
-
-
-def check_sidecar(raw: Any, vocabularies: dict[str, set[str]]) -> AssetDescription:
-    """A sidecar's JSON as an asset description; ValueError says what is wrong."""
-    if not isinstance(raw, dict):
-        raise ValueError("expected a JSON object with custom_metadata_fields, titles")
-    unknown = sorted(set(raw) - _SIDECAR_KEYS)
-    if unknown:
-        raise ValueError(
-            f"unknown key {unknown[0]!r}; a sidecar holds custom_metadata_fields "
-            "and titles"
-        )
-    fields = _list_of_objects(raw, "custom_metadata_fields")
-    titles = _list_of_objects(raw, "titles")
-    return AssetDescription(
-        custom_metadata_fields=[
-            _check_field(field, index, vocabularies)
-            for index, field in enumerate(fields)
-        ],
-        titles=[_check_title(title, index) for index, title in enumerate(titles)],
-    )
-
-
-def _list_of_objects(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    value = raw.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise ValueError(f"{key} must be a list of objects")
-    return value
-
-
-def _check_field(
-    field: dict[str, Any], index: int, vocabularies: dict[str, set[str]]
-) -> dict[str, Any]:
-    where = f"custom_metadata_fields[{index}]"
-    unknown = sorted(set(field) - _FIELD_KEYS)
-    if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r}")
-    category, label = field.get("category"), field.get("label")
-    if not isinstance(category, str) or not category.strip():
-        raise ValueError(f"{where}: category must be a non-empty string")
-    if not isinstance(label, str) or not label.strip():
-        raise ValueError(f"{where}: label must be a non-empty string")
-    if "value" not in field:
-        raise ValueError(f"{where} ({category} / {label}): value is missing")
-    value = field["value"]
-    items = value if isinstance(value, list) else [value]
-    if not all(isinstance(item, str) for item in items):
-        raise ValueError(
-            f"{where} ({category} / {label}): value must be a string or a list of "
-            "strings"
-        )
-    vocabulary = vocabulary_key(label)
-    allowed = vocabularies.get(vocabulary)
-    if allowed is not None:
-        for item in items:
-            if item not in allowed:
-                raise ValueError(
-                    f"{where} ({category} / {label}): {item!r} is not in the "
-                    f"vocabulary {vocabulary} (allowed: {', '.join(sorted(allowed))})"
-                )
-    return {"category": category, "label": label, "value": value}
-
-
-def _check_title(title: dict[str, Any], index: int) -> dict[str, Any]:
-    where = f"titles[{index}]"
-    unknown = sorted(set(title) - _TITLE_KEYS)
-    if unknown:
-        raise ValueError(f"{where}: unknown key {unknown[0]!r}")
-    for key, value in title.items():
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(f"{where}.{key} must be an integer")
-    if "gpms_id" not in title:
-        raise ValueError(f"{where}: gpms_id is missing")
-    return dict(title)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import os
 import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncagent.engine.names import AGENT_PREFIX, PROXY_DIR, TRASH_DIR
+from syncagent.engine.names import AGENT_PREFIX, PROXY_DIR, TRASH_DIR, tagged_asset_id
 from syncagent.engine.scanner import LocalFile
 
 MAX_ENTRIES = 10_000_000
@@ -46,6 +47,29 @@ class LocalView:
                     parent, _, name = rel_path.rpartition("/")
                     self._index.setdefault(parent, {})[name] = kind
         return self._index.get(rel_dir, {})
+
+
+@dataclass
+class FileNames:
+    """The regular files of one directory, found by their NFC form or by the asset
+    their name is tagged with (`photo (asset 7).jpg`): names a pull may have given."""
+
+    by_nfc: dict[str, str] = field(default_factory=dict)
+    by_asset: dict[int, list[str]] = field(default_factory=dict)
+
+
+def file_names(view: LocalView, rel_dir: str) -> FileNames:
+    """Index the regular files directly in `rel_dir`."""
+    found = FileNames()
+    for name, kind in sorted(view.names_in(rel_dir).items()):
+        if kind != "file":
+            continue
+        nfc = unicodedata.normalize("NFC", name)
+        found.by_nfc.setdefault(nfc, name)
+        asset_id = tagged_asset_id(nfc)
+        if asset_id is not None:
+            found.by_asset.setdefault(asset_id, []).append(name)
+    return found
 
 
 def scan_local(root: Path) -> LocalView:

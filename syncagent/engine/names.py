@@ -78,6 +78,34 @@ def tagged(name: str, tag: str, *, is_dir: bool = False) -> str:
     return f"{stem} ({tag}){suffix}"
 
 
+def is_tagged(name: str, base: str, tag: str, *, is_dir: bool = False) -> bool:
+    """Whether `name` is `base` tagged with `tag`, numbered or not: `photo.jpg` with
+    `asset 7` gives `photo (asset 7).jpg`, `photo (asset 7 2).jpg`, ..."""
+    stem, suffix = (base, "") if is_dir else split_suffix(base)
+    head, tail = f"{stem} ({tag}", f"){suffix}"
+    if not (name.startswith(head) and name.endswith(tail)):
+        return False
+    number = name[len(head) : len(name) - len(tail)]
+    return number == "" or (number[:1] == " " and number[1:].isdigit())
+
+
+def asset_tag(asset_id: int) -> str:
+    """The tag that sets apart the name of an asset whose name is taken."""
+    return f"asset {asset_id}"
+
+
+_ASSET_TAG = re.compile(r" \(asset ([0-9]+)(?: [0-9]+)?\)")
+
+
+def tagged_asset_id(name: str) -> int | None:
+    """The asset ID a name is tagged with (`photo (asset 7).jpg` → 7), if any."""
+    stem, _ = split_suffix(name)
+    found = _ASSET_TAG.search(stem)
+    if found is None or found.end() != len(stem):
+        return None
+    return int(found.group(1))
+
+
 def _not_a_device(name: str) -> str:
     stem, _, rest = name.partition(".")
     if stem.rstrip(" ").upper() in _DEVICES:

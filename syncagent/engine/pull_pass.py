@@ -26,7 +26,7 @@ from syncagent.compass import (
     NotFound,
     RequestRejected,
 )
-from syncagent.config import MappingConfig
+from syncagent.config import DEFAULT_EXCLUDES, RESERVED_EXCLUDES, MappingConfig
 from syncagent.engine.download import Downloader, hash_local
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.local_view import LocalView, scan_local
@@ -53,6 +53,18 @@ log = logging.getLogger(__name__)
 STALE_TEMP_SECONDS = 7 * 24 * 3600.0
 
 
+def pull_rules(mapping: MappingConfig) -> PathFilter:
+    """The filters a pull obeys. The default excludes keep local litter from going
+    up; a download-only mirror has nothing to keep from Compass, so it takes every
+    asset but those the mapping's own globs leave out. A two-way mapping keeps them
+    all, so both directions agree on which files take part."""
+    exclude = mapping.exclude
+    defaults = len(DEFAULT_EXCLUDES)
+    if mapping.direction == "download" and exclude[:defaults] == DEFAULT_EXCLUDES:
+        exclude = (*RESERVED_EXCLUDES, *exclude[defaults:])
+    return PathFilter(mapping.include, exclude)
+
+
 class PullPass:
     """Brings one mapping's local root up to date with its Compass folder."""
 
@@ -76,7 +88,7 @@ class PullPass:
         self.progress = progress
         self.dry_run = dry_run
         self.stop = stop or threading.Event()
-        self.rules = PathFilter(mapping.include, mapping.exclude)
+        self.rules = pull_rules(mapping)
         self.report = PullReport(str(mapping.local_root), mapping.folder_id)
         self._failed_paths: set[str] = set()
         self._halted = threading.Event()
@@ -150,6 +162,26 @@ class PullPass:
         root = self.mapping.local_root
         if root.exists() and not root.is_dir():
             self.report.fatal = f"{root}: not a folder"
+            return False
+        # Two-way only: a mirror may be refilled from Compass, but an empty two-way
+        # root would have its emptiness sent back up.
+        synced_count = (
+            self.ledger.count_entries(self.mapping_id) if self.mapping.uploads else 0
+        )
+        if synced_count and not root.exists():
+            # It held synced files: a share not mounted, or a folder moved away.
+            # Making an empty one would read as "everything was deleted here".
+            self.report.fatal = (
+                f"{root}: the local folder is gone; it is not made again while the "
+                "ledger has files synced from it (mount it or move it back)"
+            )
+            return False
+        # One synced file deleted also leaves the root empty: that is a delete.
+        if synced_count > 1 and root.is_dir() and not any(root.iterdir()):
+            self.report.fatal = (
+                f"{root}: the local folder is empty, yet files were synced into it; "
+                "nothing is pulled into it (is it unmounted?)"
+            )
             return False
         if not self.dry_run:
             root.mkdir(parents=True, exist_ok=True)

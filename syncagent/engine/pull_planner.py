@@ -18,18 +18,22 @@ out first.
 
 from __future__ import annotations
 
+import unicodedata
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 
 from syncagent.engine.filters import PathFilter
-from syncagent.engine.local_view import LocalView
-from syncagent.engine.names import NameSpace, name_key, safe_name
+from syncagent.engine.local_view import FileNames, LocalView, file_names
+from syncagent.engine.names import NameSpace, is_tagged, name_key, safe_name
 from syncagent.engine.remote_tree import RemoteAsset, RemoteFolder, RemoteTree
 from syncagent.engine.scanner import LocalFile
 from syncagent.ledger.records import EntryRecord
 
 # (folder_id, asset_id); a folder itself is withheld as (folder_id, 0).
 AssetKey = tuple[int, int]
+# A child of a remote folder: kind ('folder' or 'asset'), ID, remote name, entry.
+_Child = tuple[str, int, str, "EntryRecord | None"]
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,20 @@ def plan_pull(
     return planner.run()
 
 
+class _Naming:
+    """The naming of one directory's children: the names in use, those given, and
+    the names files of the directory are leaving in this pull."""
+
+    def __init__(
+        self, rel_dir: str, space: NameSpace, assets: list[RemoteAsset]
+    ) -> None:
+        self.rel_dir = rel_dir
+        self.space = space
+        self.by_id = {a.asset_id: a for a in assets}
+        self.names: dict[tuple[str, int], str] = {}
+        self.leaving: dict[str, int] = {}
+
+
 class _Planner:
     """One planning run; the steps share the trees and the growing plan."""
 
@@ -215,6 +233,9 @@ class _Planner:
         self.leftovers: list[EntryRecord] = []
         self.vacated: set[str] = set()
         self.adopted: dict[AssetKey, LocalFile] = {}
+        self.adopted_paths: set[str] = set()
+        self.file_names: dict[str, FileNames] = {}
+        self.name_order: dict[str, int] = {}
         self.assets_in: dict[int, list[RemoteAsset]] = {}
         for asset in sorted(remote.assets, key=lambda a: a.asset_id):
             self.assets_in.setdefault(asset.folder_id, []).append(asset)
@@ -324,55 +345,154 @@ class _Planner:
         self, rel_dir: str, folders: list[RemoteFolder], assets: list[RemoteAsset]
     ) -> dict[tuple[str, int], str]:
         """A safe, unique local name for every child of one remote folder."""
-        space = self._space_of(rel_dir)
-        names: dict[tuple[str, int], str] = {}
-        pending: list[tuple[str, int, str, EntryRecord | None]] = []
-        for kind, item_id, name, entry in self._children(folders, assets):
-            staying = entry is not None and self._stays(entry, rel_dir, name)
-            if staying and entry is not None:
-                kept = entry.rel_path.rpartition("/")[2]
-                space.owners[name_key(kept)] = "claimed"
-                names[(kind, item_id)] = kept
-            else:
-                pending.append((kind, item_id, name, entry))
-        by_id = {a.asset_id: a for a in assets}
-        for kind, item_id, name, entry in pending:
-            wanted = safe_name(name)
-            keeps = entry is not None and self._renamed_in_place(entry, rel_dir, wanted)
-            if keeps or (
-                kind == "asset"
-                and entry is None
-                and self._adopts(by_id[item_id], rel_dir, wanted)
-            ):
-                space.owners[name_key(wanted)] = "claimed"
-                names[(kind, item_id)] = wanted
+        naming = _Naming(rel_dir, self._space_of(rel_dir), assets)
+        space, names = naming.space, naming.names
+        pending: list[_Child] = []
+        tagged_now: list[tuple[_Child, str]] = []
+        for child in self._children(folders, assets):
+            kind, item_id, name, entry = child
+            if entry is None or not self._stays(entry, rel_dir, name):
+                pending.append(child)
                 continue
-            names[(kind, item_id)] = space.claim(
-                wanted, f"{kind} {item_id}", is_dir=kind == "folder"
-            )
+            kept = entry.rel_path.rpartition("/")[2]
+            space.owners[name_key(kept)] = "claimed"
+            names[(kind, item_id)] = self._named(rel_dir, kept)
+            plain = safe_name(name)
+            if is_tagged(kept, plain, f"{kind} {item_id}", is_dir=kind == "folder"):
+                tagged_now.append((child, plain))
+
+        # A tag given because a name was taken goes once that name is free again.
+        for (kind, item_id, _, _), plain in tagged_now:
+            if space.owner(plain) is None and not self._vacated_in(rel_dir, plain):
+                space.owners[name_key(plain)] = "claimed"
+                names[(kind, item_id)] = self._named(rel_dir, plain)
+
+        self._name_pending(naming, pending)
         return names
 
-    def _adopts(self, asset: RemoteAsset, rel_dir: str, wanted: str) -> bool:
-        """Whether an unknown local file already holds exactly this asset's bytes.
+    def _name_pending(self, naming: _Naming, pending: list[_Child]) -> None:
+        """Name what is new or renamed. A name that a file of this directory leaves
+        in this pull (renamed in Compass) goes to another asset only once that file
+        has its new name, so a chain of renames ends with no tag; a cycle of renames
+        keeps one tag until the next pull."""
+        naming.leaving = self._leaving(naming.rel_dir, pending, naming.by_id)
+        waiting = pending
+        while waiting:
+            blocked: list[_Child] = []
+            for child in waiting:
+                holder = naming.leaving.get(name_key(safe_name(child[2])))
+                if child[0] == "asset" and holder not in (None, child[1]):
+                    blocked.append(child)
+                    continue
+                self._name_one(naming, child)
+            if len(blocked) == len(waiting):
+                self._name_one(naming, blocked.pop(0))
+            waiting = blocked
 
-        That is a run that stopped between placing a download and recording it, or a
-        mirror seeded by hand: it is recorded, not downloaded (nor uploaded) again.
+    def _name_one(self, naming: _Naming, child: _Child) -> None:
+        kind, item_id, name, entry = child
+        rel_dir, space, leaving = naming.rel_dir, naming.space, naming.leaving
+        wanted = safe_name(name)
+        chosen: str | None = None
+        if entry is not None and self._renamed_in_place(entry, rel_dir, wanted):
+            chosen = wanted
+        elif kind == "asset" and entry is None:
+            chosen = self._adopts(naming.by_id[item_id], rel_dir, wanted)
+        if chosen is not None:
+            space.owners[name_key(chosen)] = "claimed"
+        else:
+            chosen = space.claim(wanted, f"{kind} {item_id}", is_dir=kind == "folder")
+        naming.names[(kind, item_id)] = self._named(rel_dir, chosen)
+        old_key = _key_of_path(entry.rel_path) if entry is not None else ""
+        if leaving.get(old_key) == item_id:
+            del leaving[old_key]
+            if old_key != name_key(chosen):
+                # The file moves away before anything moves in (moves run in order).
+                space.owners.pop(old_key, None)
+
+    def _leaving(
+        self, rel_dir: str, pending: list[_Child], by_id: dict[int, RemoteAsset]
+    ) -> dict[str, int]:
+        """The names (folded) that files of this directory leave for another name in
+        it, with the asset leaving each; a name another file shares is not left."""
+        origin = self.origin.get(rel_dir)
+        if origin is None:
+            return {}
+        leaving: dict[str, int] = {}
+        for kind, item_id, name, entry in pending:
+            if kind != "asset" or entry is None or parent_of(entry.rel_path) != origin:
+                continue
+            asset, wanted = by_id[item_id], safe_name(name)
+            moves = (
+                entry.rel_path in self.local.files
+                and asset.ready
+                and asset.asset_id not in self.in_flight
+                and self.rules.includes_file(join(rel_dir, wanted))
+                and not self._renamed_in_place(entry, rel_dir, wanted)
+            )
+            if moves:
+                leaving[_key_of_path(entry.rel_path)] = item_id
+        if leaving:
+            shared = Counter(name_key(n) for n in self._names_at(origin))
+            leaving = {k: v for k, v in leaving.items() if shared[k] == 1}
+        return leaving
+
+    def _names_at(self, origin: str) -> set[str]:
+        """Every name a directory holds on disk or in the ledger."""
+        held = set(self.local.names_in(origin))
+        held.update(p.rpartition("/")[2] for p in self.synced_in.get(origin, []))
+        return held
+
+    def _vacated_in(self, rel_dir: str, name: str) -> bool:
+        """Whether a name is free only once this pull has trashed its file."""
+        origin = self.origin.get(rel_dir)
+        return origin is not None and join(origin, name) in self.vacated
+
+    def _named(self, rel_dir: str, name: str) -> str:
+        """Note the order names are given in: file moves are carried out in it."""
+        self.name_order[join(rel_dir, name)] = len(self.name_order)
+        return name
+
+    def _adopts(self, asset: RemoteAsset, rel_dir: str, wanted: str) -> str | None:
+        """The unknown local file that already holds exactly this asset's bytes.
+
+        That is a run that stopped between placing a download and recording it, a
+        mirror seeded by hand, or a lost ledger: it is recorded, not downloaded (nor
+        uploaded) again. The file has the asset's name (in any Unicode normal form)
+        or the name a pull gives it when that is taken (`photo (asset 7).jpg`).
         """
         origin = self.origin.get(rel_dir)
         if origin is None or not asset.ready or asset.asset_id in self.in_flight:
-            return False
-        path = join(origin, wanted)
-        local = self.local.files.get(path)
-        if local is None or path in self.synced or local.size != asset.size:
-            return False
-        content = self.local_md5.get(path)
-        if content is None:
-            self.plan.needs_hash.append(path)
-            return False
-        if content != asset.checksum:
-            return False
-        self.adopted[_key_of(asset)] = local
-        return True
+            return None
+        for name in self._adoptable(origin, wanted, asset.asset_id):
+            path = join(origin, name)
+            local = self.local.files[path]
+            if path in self.synced or path in self.adopted_paths:
+                continue
+            if local.size != asset.size:
+                continue
+            content = self.local_md5.get(path)
+            if content is None:
+                self.plan.needs_hash.append(path)
+            elif content == asset.checksum:
+                self.adopted[_key_of(asset)] = local
+                self.adopted_paths.add(path)
+                return name
+        return None
+
+    def _adoptable(self, origin: str, wanted: str, asset_id: int) -> list[str]:
+        """Local file names of a directory that a pull would give this asset."""
+        index = self.file_names.get(origin)
+        if index is None:
+            index = self.file_names[origin] = file_names(self.local, origin)
+        found = [index.by_nfc[wanted]] if wanted in index.by_nfc else []
+        tag = f"asset {asset_id}"
+        found += [
+            n
+            for n in index.by_asset.get(asset_id, [])
+            if is_tagged(unicodedata.normalize("NFC", n), wanted, tag)
+        ]
+        return found
 
     def _renamed_in_place(self, entry: EntryRecord, rel_dir: str, wanted: str) -> bool:
         """A rename that only changes case or normalisation keeps its own slot."""
@@ -383,8 +503,8 @@ class _Planner:
 
     def _children(
         self, folders: list[RemoteFolder], assets: list[RemoteAsset]
-    ) -> list[tuple[str, int, str, EntryRecord | None]]:
-        found: list[tuple[str, int, str, EntryRecord | None]] = [
+    ) -> list[_Child]:
+        found: list[_Child] = [
             ("folder", f.folder_id, f.name, self.dir_entries.get(f.folder_id))
             for f in folders
         ]
@@ -648,7 +768,9 @@ class _Planner:
         plan.withheld_dirs = [(f, self._translated(p)) for f, p in plan.withheld_dirs]
         plan.moves = [
             replace(m, old_rel_path=self._translated(m.old_rel_path))
-            for m in plan.moves
+            for m in sorted(
+                plan.moves, key=lambda m: self.name_order.get(m.entry.rel_path, -1)
+            )
         ]
         plan.fetches = [
             replace(f, forget=self._translated(f.forget)) if f.forget else f
@@ -661,6 +783,11 @@ class _Planner:
 
 def _key_of(asset: RemoteAsset) -> AssetKey:
     return (asset.folder_id, asset.asset_id)
+
+
+def _key_of_path(rel_path: str) -> str:
+    """The folded key of a path's last component."""
+    return name_key(rel_path.rpartition("/")[2])
 
 
 def _agreed(entry: EntryRecord, asset: RemoteAsset, local: LocalFile) -> EntryRecord:

@@ -86,11 +86,16 @@ class Dir:
         return f"{self.rel_dir}/{name}" if self.rel_dir else name
 
     def lstat(self, name: str) -> os.stat_result | None:
-        """The name's own stat (a link is not followed), or None if it is absent."""
+        """The name's own stat (a link is not followed), or None if it is absent
+        (a name too long for the disk is absent: nothing can have it)."""
         try:
             return os.stat(name, dir_fd=self.fd, follow_symlinks=False)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                return None
+            raise
 
     def regular(self, name: str) -> os.stat_result | None:
         """The stat of a regular file; None if absent; UnsafePath if something else."""

@@ -121,6 +121,12 @@ class UploadPass:
         tree = scan_tree(self.root, self.rules)
         synced = self.ledger.entries(self.mapping_id)
         in_flight = {u.rel_path for u in self.ledger.uploads(self.mapping_id)}
+        if _looks_unmounted(tree, synced):
+            self.report.fatal = (
+                f"{self.root}: the local folder is empty, yet files were synced from "
+                "it; nothing is forgotten or removed in Compass (is it unmounted?)"
+            )
+            return
         plan = plan_upload_pass(
             tree,
             synced,
@@ -776,3 +782,11 @@ def _join(futures: Sequence[Future[None]]) -> None:
     wait(futures)
     for future in futures:
         future.result()
+
+
+def _looks_unmounted(tree: LocalTree, synced: dict[str, EntryRecord]) -> bool:
+    """An empty root whose ledger holds several synced files: a share not mounted (or
+    a folder emptied by mistake) rather than every file deleted on purpose. A single
+    synced file deleted leaves an empty root too, and that is an ordinary delete."""
+    synced_files = sum(1 for e in synced.values() if e.kind == "file")
+    return not tree.files and not tree.dirs and not tree.problems and synced_files > 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -14,16 +15,15 @@ from syncagent.compass import TransientError
 from syncagent.config import MappingConfig
 from syncagent.engine.dropbox import (
     DropBoxHooks,
-    check_sidecar,
     failed_drops,
     ingest_mapping,
     is_sidecar,
     pass_defer,
-    vocabulary_values,
 )
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.problems import FileProblem
 from syncagent.engine.scanner import LocalFile, stat_file
+from syncagent.engine.sidecar import check_sidecar, vocabulary_values
 from syncagent.ledger import EntryRecord, Ledger
 
 VOCABULARIES = vocabulary_values(
@@ -520,3 +520,89 @@ def test_status_lists_a_failed_json_file_and_follows_no_linked_failed(
     box.mkdir()
     (box / "failed").symlink_to(elsewhere / "failed")
     assert failed_drops(box) == []
+
+
+# -- names near the disk's limit, and sidecars that are not files ------------------
+
+LONG_CJK = "映" * 83 + ".mov"  # 253 bytes: its sidecar's name cannot exist
+
+
+def test_a_file_whose_sidecar_name_cannot_exist_has_no_sidecar(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    hooks, mapping_id = make_hooks(tmp_path, ledger)
+    (tmp_path / LONG_CJK).write_bytes(b"clip")
+    record(ledger, mapping_id, tmp_path, LONG_CJK)
+
+    assert hooks.describe(LONG_CJK).titles == []
+    hooks.synced(LONG_CJK, 7)
+    (tmp_path / LONG_CJK).write_bytes(b"clip again")
+    hooks.synced(LONG_CJK, 8)
+
+    assert (tmp_path / "done" / LONG_CJK).read_bytes() == b"clip"
+    [second] = [p for p in (tmp_path / "done").iterdir() if p.name != LONG_CJK]
+    assert second.read_bytes() == b"clip again"
+    assert len(second.name.encode()) <= 255 and second.name.endswith(" (2).mov")
+
+
+def test_a_failed_file_with_a_long_name_gets_a_note_whose_name_fits(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    hooks, _ = make_hooks(tmp_path, ledger)
+    name = "E" * 244 + ".mov"  # 248 bytes: `<name>.error.txt` would be 258
+    (tmp_path / name).write_bytes(b"e")
+
+    hooks.failed(name, "Compass refused it", permanent=True)
+
+    assert (tmp_path / "failed" / name).read_bytes() == b"e"
+    [note] = [p for p in (tmp_path / "failed").iterdir() if p.name != name]
+    assert note.name.endswith(".error.txt") and len(note.name.encode()) <= 255
+    [drop] = failed_drops(tmp_path)
+    assert (drop.rel_path, drop.reason) == (
+        f"failed/{name}",
+        f"{name}: Compass refused it",
+    )
+
+
+def test_a_sidecar_that_is_a_link_or_a_pipe_fails_its_file_and_goes_with_it(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    root = tmp_path / "box"
+    root.mkdir()
+    hooks, _ = make_hooks(root, ledger)
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"titles": [{"gpms_id": 1}]}')
+    (root / "b.mov").write_bytes(b"b")
+    (root / "b.mov.json").symlink_to(outside)
+    (root / "c.mov").write_bytes(b"c")
+    os.mkfifo(root / "c.mov.json")
+
+    reasons = {}
+    for name in ("b.mov", "c.mov"):
+        with pytest.raises(FileProblem) as caught:
+            hooks.describe(name)
+        assert caught.value.permanent
+        reasons[name] = caught.value.reason
+        hooks.failed(name, caught.value.reason, permanent=True)
+
+    assert reasons == {
+        "b.mov": "sidecar b.mov.json: a symbolic link; links are never followed",
+        "c.mov": "sidecar c.mov.json: not a regular file (a pipe, device or socket); "
+        "never opened",
+    }
+    failed = root / "failed"
+    assert (failed / "b.mov.json").is_symlink()
+    assert os.readlink(failed / "b.mov.json") == str(outside)
+    assert stat.S_ISFIFO(os.lstat(failed / "c.mov.json").st_mode)
+    assert sorted(p.name for p in root.iterdir()) == ["failed"]
+    assert outside.read_text() == '{"titles": [{"gpms_id": 1}]}'
+
+
+def test_a_folder_named_like_a_sidecar_is_not_one(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    hooks, _ = make_hooks(tmp_path, ledger)
+    (tmp_path / "a.mov").write_bytes(b"a")
+    (tmp_path / "a.mov.json").mkdir()
+
+    assert hooks.describe("a.mov").titles == []

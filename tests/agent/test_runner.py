@@ -153,3 +153,30 @@ def test_stop_reaches_the_running_pass_and_starts_no_new_one() -> None:
     assert runner.join(5)
     assert seen_stop.is_set()
     assert runs == [1]
+
+
+def test_a_pull_that_went_well_keeps_the_retry_an_upload_pass_asked_for() -> None:
+    runs: list[str] = []
+    uploads_failing = [True]
+
+    def pull(stop: threading.Event) -> bool:
+        runs.append("pull")
+        return False
+
+    def upload(stop: threading.Event) -> bool:
+        runs.append("upload")
+        return uploads_failing.pop() if uploads_failing else False
+
+    runner = MappingRunner(
+        "m", {"pull": pull, "upload": upload}, lambda e: None, retry_first=0.3
+    )
+    runner.start()
+    runner.request("upload", "settled")
+    assert wait_for(lambda: runs == ["upload"] and runner.idle)
+    runner.request("pull", "scheduled")
+
+    # The retry is due after the pull: every kind runs again, the pull first.
+    assert wait_for(lambda: runs == ["upload", "pull", "pull", "upload"])
+    assert wait_for(lambda: runner.idle)
+    runner.stop()
+    assert runner.join(5)

@@ -19,6 +19,7 @@ import pytest
 from syncagent.emulator.server import EmulatorServer
 from syncagent.ledger import Ledger
 from tests.e2e.agent_support import Agent, agent_settings
+from tests.e2e.compass_writer import CompassWriter
 from tests.e2e.support import SYNCAGENT, RemoteView, md5_file, write_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -539,6 +540,67 @@ def test_two_way_local_deletes_and_folder_renames_stay_so_under_the_agent(
     remote = set(view.tree(1001))
     kept = {"LSub/deeper/d.txt", "LSub/ls.txt", "RSub2/rs.txt", "local1.txt"}
     assert kept <= remote <= kept | {"RSub/rs.txt"}
+    assert agent.stop() == 0
+
+
+def last_finished(config: Path, root: Path, kind: str) -> datetime | None:
+    """When the agent's last pass of `kind` over `root` finished, from its ledger."""
+    ledger = ledger_of(config)
+    try:
+        mapping_id = ledger.find_mapping(str(root), 1001)
+        last = None if mapping_id is None else ledger.last_pass(mapping_id, kind)
+        return None if last is None else last.finished_at
+    finally:
+        ledger.close()
+
+
+def test_two_way_conflict_sends_this_side_up_right_after_the_pull_keeps_both(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, agents: list[Agent]
+) -> None:
+    root = tmp_path / "both"
+    root.mkdir()
+    (root / "r3.txt").write_bytes(b"r3 as synced\n")
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [{"local": str(root), "folder_id": 1001, "direction": "both"}],
+        extra=agent_settings(settle_seconds=0.5, pull_interval=4),
+    )
+    agent = start(agents, config)
+    agent.wait_for("the first upload", lambda: synced_count(config, root) == 1)
+    asset_id = only(view.tree(1001)["r3.txt"])["id"]
+    pulled_at = last_finished(config, root, "pull")
+    agent.wait_for(
+        "a scheduled pull", lambda: last_finished(config, root, "pull") != pulled_at
+    )
+
+    # Right after a pull: both sides change; an upload pass sees it before a pull.
+    writer = CompassWriter(emulator.url)
+    try:
+        writer.revise(asset_id, "r3.txt", b"r3 changed remotely\n")
+    finally:
+        writer.close()
+    (root / "r3.txt").write_bytes(b"r3 changed locally\n")
+    agent.wait_for(
+        "the upload pass to leave the conflict to the pull",
+        lambda: (
+            "changed in Compass too"
+            in failures_in_ledger(config, root).get("r3.txt", "")
+        ),
+    )
+
+    # The next pull keeps Compass's version beside the file; this side's version
+    # then goes up at once, not at the next rescan.
+    agent.wait_for(
+        "the local version in Compass",
+        lambda: (
+            only(view.tree(1001)["r3.txt"])["checksum"] == md5_file(root / "r3.txt")
+        ),
+        timeout=12,
+    )
+    [copy] = [p for p in root.iterdir() if p.name != "r3.txt"]
+    assert copy.read_bytes() == b"r3 changed remotely\n"
+    assert failures_in_ledger(config, root) == {}
     assert agent.stop() == 0
 
 

@@ -511,6 +511,120 @@ def test_nothing_is_written_through_a_symbolic_link(
     assert list(outside.iterdir()) == []
 
 
+def test_a_chain_of_renames_in_compass_leaves_plain_names(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    old = writer.upload(ROOT, "final.mov", b"old final")
+    new = writer.upload(ROOT, "final_v2.mov", b"new final")
+    config = mirror_config(tmp_path, emulator.url)
+    mirror = tmp_path / "mirror"
+    sync_once(config)
+
+    # The everyday "replace the master": the old one steps aside, the new one takes
+    # its name.
+    writer.rename({old: "final_old.mov"})
+    writer.rename({new: "final.mov"})
+    report = pulled(sync_once(config))
+
+    assert report.ok and report.renamed == 2
+    assert contents(mirror) == {
+        "final_old.mov": b"old final",
+        "final.mov": b"new final",
+    }
+
+
+def test_a_mirror_takes_every_asset_but_what_its_own_globs_leave_out(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    litter = [".hidden.txt", "Thumbs.db", "budget.TMP", "~$deck.pptx", "index.lock"]
+    litter += ["log.error.txt", "x.part", "clip.download"]
+    names = [*litter, "plain.txt", "scan.raw"]
+    writer.upload_many(ROOT, [(name, name.encode()) for name in names])
+    common = {"folder_id": ROOT, "exclude": ["*.raw"]}
+    mappings = [
+        {"local": "mirror", "direction": "download", **common},
+        {"local": "both", "direction": "both", **common},
+    ]
+    config = write_config(tmp_path, emulator.url, mappings)
+
+    reports = sync_once(config)
+
+    assert all(r.ok for r in reports), [r.failures for r in reports]
+    wanted = {name: name.encode() for name in names if name != "scan.raw"}
+    assert contents(tmp_path / "mirror") == wanted
+    # Two-way: the filters apply both ways, so what is never uploaded never comes
+    # down either.
+    assert contents(tmp_path / "both") == {"plain.txt": b"plain.txt"}
+
+
+def forget_the_ledger(config: Path) -> None:
+    for path in (config.parent / "state").glob("ledger.db*"):
+        path.unlink()
+
+
+def test_a_lost_ledger_duplicates_nothing_the_mirror_named_for_a_collision(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    upper = writer.upload(ROOT, "Photo.JPG", b"big photo")
+    lower = writer.upload(ROOT, "photo.jpg", b"small photo")
+    writer.upload(ROOT, "what?.txt", b"question")
+    thing_folder = writer.make_folder("thing", ROOT)
+    writer.upload(thing_folder, "in.txt", b"inside")
+    thing = writer.upload(ROOT, "thing", b"a file called thing")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+    mirror = tmp_path / "mirror"
+    sync_once(config)
+    before = contents(mirror)
+    assert before == {
+        "Photo.JPG": b"big photo",
+        f"photo (asset {lower}).jpg": b"small photo",
+        "what_.txt": b"question",
+        "thing/in.txt": b"inside",
+        f"thing (asset {thing})": b"a file called thing",
+    }
+    assert upper < lower
+
+    forget_the_ledger(config)
+    reports = sync_once(config)
+
+    pull, upload = pulled(reports), uploaded(reports)
+    assert (pull.downloaded, pull.folders_created) == (0, 0)
+    assert (upload.uploaded, upload.adopted) == (0, 0)
+    assert contents(mirror) == before
+    view = RemoteView(emulator.url)
+    try:
+        remote = view.tree(ROOT)
+    finally:
+        view.close()
+    assert sorted((p, len(a)) for p, a in remote.items()) == [
+        ("Photo.JPG", 1),
+        ("photo.jpg", 1),
+        ("thing", 1),
+        ("thing/in.txt", 1),
+        ("what?.txt", 1),
+    ]
+
+
+def test_a_seeded_file_named_in_decomposed_unicode_is_recognised(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    composed = "caf\u00e9.txt"
+    decomposed = "cafe\u0301.txt"
+    writer.upload(ROOT, composed, b"cafe")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / decomposed).write_bytes(b"cafe")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+
+    reports = sync_once(config)
+
+    assert (pulled(reports).downloaded, uploaded(reports).uploaded) == (0, 0)
+    assert os.listdir(mirror) == [decomposed]
+    assert writer.stats()["downloads"] == 0
+    again = sync_once(config)
+    assert (pulled(again).unchanged, uploaded(again).unchanged) == (1, 1)
+
+
 def status_of(config: Path) -> tuple[int, dict[str, object]]:
     """`syncagent status --json`: its exit code and its first mapping."""
     command = [sys.executable, "-m", "syncagent", "status", "--json"]

@@ -407,3 +407,31 @@ def test_a_decomposed_local_name_adopts_the_composed_compass_name(
 
     assert (result.mapping["adopted"], result.mapping["uploaded"]) == (1, 0)
     assert [a["id"] for a in view.folder_assets(1001)] == [asset_id]
+
+
+def test_an_unmounted_or_emptied_root_removes_nothing_in_compass(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "share"
+    root.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (root / name).write_text(name)
+    mapping = {
+        "local": "share",
+        "folder_id": 1001,
+        "direction": "both",
+        "on_local_delete": "remove",
+    }
+    config = write_config(tmp_path, emulator.url, [mapping])
+    assert run_sync(config).returncode == 0
+
+    root.rename(tmp_path / "share-away")  # the share is not mounted
+    missing = run_sync(config)
+    root.mkdir()  # an empty mount point
+    empty = run_sync(config)
+
+    for result in (missing, empty):
+        assert result.returncode == 1
+        assert all(m["fatal"] for m in result.summary["mappings"]), result.summary
+    assert not any(root.iterdir())  # the pull did not make anything there
+    assert sorted(view.tree(1001)) == ["a.txt", "b.txt"]  # nothing removed

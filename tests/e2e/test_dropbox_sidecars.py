@@ -1,0 +1,66 @@
+"""Drop boxes end to end: names near the disk's limit, and sidecars that are not files.
+
+`syncagent sync` against the emulator over real HTTP; what reached Compass is read
+back with plain httpx calls.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from syncagent.emulator.server import EmulatorServer
+from tests.e2e.support import RemoteView, run_sync, write_config
+
+pytestmark = pytest.mark.e2e
+
+LONG_CJK = "映" * 83 + ".mov"  # 253 bytes: legal, but `<name>.json` cannot exist
+
+
+def test_long_names_go_up_and_sidecars_that_are_no_files_fail_their_file(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / LONG_CJK).write_bytes(b"clip")
+    (inbox / "a.mov").write_bytes(b"a")
+    (inbox / "a.mov.json").write_text('{"titles": [{"gpms_id": 1}]}')
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-outside")
+    (inbox / "b.mov").write_bytes(b"b")
+    (inbox / "b.mov.json").symlink_to(secret)
+    (inbox / "c.mov").write_bytes(b"c")
+    os.mkfifo(inbox / "c.mov.json")
+    mapping = {"local": "inbox", "folder_id": 1001, "mode": "dropbox"}
+    config = write_config(tmp_path, emulator.url, [{**mapping, "after_ingest": "move"}])
+
+    first = run_sync(config)
+
+    assert first.returncode == 1
+    # (The scan also lists the link and the pipe themselves, this once.)
+    assert {"b.mov", "c.mov"} <= set(first.failures())
+    assert "symbolic link" in first.failures()["b.mov"]
+    assert "not a regular file" in first.failures()["c.mov"]
+    view = RemoteView(emulator.url)
+    try:
+        remote = {a["name"]: a for a in view.folder_assets(1001)}
+    finally:
+        view.close()
+    assert sorted(remote) == sorted([LONG_CJK, "a.mov"])
+    assert [t["gpms_id"] for t in remote["a.mov"]["titles"]] == [1]
+    assert sorted(os.listdir(inbox / "done")) == sorted(
+        [LONG_CJK, "a.mov", "a.mov.json"]
+    )
+    failed = sorted(os.listdir(inbox / "failed"))
+    kept = [f"{n}{end}" for n in ("b.mov", "c.mov") for end in ("", ".json")]
+    notes = ["b.mov.error.txt", "c.mov.error.txt"]
+    assert failed == sorted(kept + notes)
+    assert (inbox / "failed" / "b.mov.json").is_symlink()
+    assert sorted(os.listdir(inbox)) == ["done", "failed"]
+
+    again = run_sync(config)
+
+    assert again.returncode == 0, again.failures()
+    assert again.mapping["uploaded"] == 0
