@@ -30,6 +30,9 @@ class UploadPlan:
     revisions: list[tuple[LocalFile, EntryRecord]] = field(default_factory=list)
     checks: list[tuple[LocalFile, EntryRecord]] = field(default_factory=list)
     renames: list[Rename] = field(default_factory=list)
+    moved: list[Rename] = field(default_factory=list)
+    """Moves a crash cut short: the file is synced under its new path as a new asset,
+    and the old asset, still in Compass, is what is left to remove."""
     forgets: list[EntryRecord] = field(default_factory=list)
     removals: list[EntryRecord] = field(default_factory=list)
     replaced: list[EntryRecord] = field(default_factory=list)
@@ -46,6 +49,7 @@ class UploadPlan:
             or self.revisions
             or self.checks
             or self.renames
+            or self.moved
             or self.forgets
             or self.removals
             or self.replaced
@@ -124,7 +128,9 @@ def plan_upload_pass(
     plan.revisions.sort(key=lambda pair: pair[0].rel_path)
     plan.checks.sort(key=lambda pair: pair[0].rel_path)
     renamed = {r.entry.rel_path for r in plan.renames}
-    deleted = [e for e in gone if e.rel_path not in renamed]
+    unmatched = [e for e in gone if e.rel_path not in renamed]
+    held = _moves_cut_short(plan, unmatched, local, synced, in_flight)
+    deleted = [e for e in unmatched if e.rel_path not in held]
     if remove_deleted:
         plan.removals = deleted
     else:
@@ -140,6 +146,53 @@ def plan_upload_pass(
         and rel_path not in replaced
     )
     return plan
+
+
+def _moves_cut_short(
+    plan: UploadPlan,
+    gone: list[EntryRecord],
+    local: LocalTree,
+    synced: Mapping[str, EntryRecord],
+    in_flight: Collection[str],
+) -> set[str]:
+    """Find the gone entries whose file moved in a run that stopped before the move
+    ended; their paths, which are neither forgotten nor removed as deletes.
+
+    A move uploads the file anew, then removes the old asset. Stopped in between, the
+    file is in flight or synced under its new path (same inode, size and mtime, same
+    content) while its old entry is gone. One still in flight keeps its old entry
+    until it is verified; one already synced gets its old asset removed now, as the
+    move would have. (Two hard links of one file, both synced, then one deleted, look
+    the same: the deleted one's asset goes, and its identical twin stays in Compass.)
+    """
+    wanted = {(e.inode, e.size, e.mtime_ns): e for e in gone if e.asset_id}
+    if not wanted:
+        return set()
+    held: set[str] = set()
+    for rel_path, found in local.files.items():
+        old = wanted.get((found.inode, found.size, found.mtime_ns))
+        if old is None:
+            continue
+        if rel_path in in_flight:
+            held.add(old.rel_path)
+            continue
+        entry = synced.get(rel_path)
+        if (
+            entry is not None
+            and entry.kind == "file"
+            and entry.asset_id not in (None, old.asset_id)
+            and (entry.inode, entry.size, entry.mtime_ns)
+            == (
+                found.inode,
+                found.size,
+                found.mtime_ns,
+            )
+            and entry.checksum is not None
+            and entry.checksum == old.checksum
+        ):
+            plan.moved.append(Rename(old, found))
+            held.add(old.rel_path)
+    return held
 
 
 def _by_path(found: LocalFile) -> str:

@@ -671,6 +671,9 @@ class UploadPass:
                 if rename.local.rel_path in self._verified:
                     why = f"the file moved to {rename.local.rel_path}"
                     self._remove_remote([rename.entry], "moved", why)
+        for rename in plan.moved:
+            why = f"the file moved to {rename.local.rel_path} (finishing the move)"
+            self._remove_remote([rename.entry], "moved", why)
 
         # Deletions: forgotten, or removed from Compass when the mapping says so.
         self._remove_remote(plan.removals, "removed", "the file was deleted here")
@@ -772,6 +775,10 @@ class UploadPass:
         planned.extend(
             ("rename", f"{r.entry.rel_path} -> {r.local.rel_path}")
             for r in plan.renames
+        )
+        planned.extend(
+            ("remove from Compass", f"{r.entry.rel_path} (moved to {r.local.rel_path})")
+            for r in plan.moved
         )
         planned.extend(("forget", e.rel_path) for e in plan.forgets)
         planned.extend(("remove from Compass", e.rel_path) for e in plan.removals)

@@ -6,13 +6,16 @@ import os
 import random
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
 from syncagent.emulator.server import EmulatorServer
+from tests.e2e.compass_writer import CompassWriter
 from tests.e2e.support import RemoteView, assert_mirrored, run_sync, write_config
+from tests.e2e.test_agent import ledger_of
 
 MIB = 1024 * 1024
 REPO = Path(__file__).resolve().parents[2]
@@ -435,3 +438,48 @@ def test_an_unmounted_or_emptied_root_removes_nothing_in_compass(
         assert all(m["fatal"] for m in result.summary["mappings"]), result.summary
     assert not any(root.iterdir())  # the pull did not make anything there
     assert sorted(view.tree(1001)) == ["a.txt", "b.txt"]  # nothing removed
+
+
+def test_a_move_cut_short_after_its_upload_removes_the_old_asset_next_run(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    (root / "a" / "clip.dat").write_bytes(b"frames" * 1000)
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    assert run_sync(config).returncode == 0
+    (root / "a" / "clip.dat").rename(root / "b" / "clip.dat")
+    # The state a kill leaves between the new asset verified and the old one
+    # removed: both entries in the ledger, both assets in Compass.
+    moved = root / "b" / "clip.dat"
+    ledger = ledger_of(config)
+    try:
+        [mapping_id] = ledger.mappings()
+        old = ledger.entries(mapping_id)["a/clip.dat"]
+        b_folder = view.subfolders(1001)["b"]
+        new_asset = CompassWriter(emulator.url).upload(
+            b_folder, "clip.dat", moved.read_bytes()
+        )
+        st = moved.stat()
+        ledger.put_entry(
+            mapping_id,
+            replace(
+                old,
+                rel_path="b/clip.dat",
+                folder_id=b_folder,
+                asset_id=new_asset,
+                inode=st.st_ino,
+                mtime_ns=st.st_mtime_ns,
+            ),
+        )
+    finally:
+        ledger.close()
+
+    result = run_sync(config)
+
+    assert result.returncode == 0, result.failures()
+    assert result.mapping["moved"] == 1
+    assert_mirrored(root, view, 1001)  # clip.dat in b/ only, once

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from syncagent.engine.planner import plan_upload_pass
 from syncagent.engine.scanner import LocalFile, LocalTree
 from syncagent.ledger import EntryRecord
@@ -133,3 +135,40 @@ def test_a_path_that_changed_kind_is_settled_first_and_made_again() -> None:
     assert plan.folders == ["was-file"]
     assert [f.rel_path for f in plan.uploads] == ["was-dir"]
     assert plan.forgets == [] and plan.removals == []
+
+
+def test_a_move_stopped_while_in_flight_keeps_the_old_entry_until_it_is_done() -> None:
+    local = tree(LocalFile("b/clip.mov", 10, 1, 7))
+    synced = {"a/clip.mov": synced_file("a/clip.mov", inode=7)}
+
+    plan = plan_upload_pass(
+        local, synced, in_flight={"b/clip.mov"}, remove_deleted=True
+    )
+
+    assert not plan.forgets and not plan.removals and not plan.moved
+
+
+def test_a_move_stopped_after_its_upload_removes_the_old_asset() -> None:
+    local = tree(LocalFile("b/clip.mov", 10, 1, 7))
+    old = synced_file("a/clip.mov", inode=7)
+    new = replace(synced_file("b/clip.mov", inode=7), asset_id=900)
+    synced = {"a/clip.mov": old, "b/clip.mov": new}
+
+    plan = plan_upload_pass(local, synced)
+
+    assert [(r.entry.rel_path, r.local.rel_path) for r in plan.moved] == [
+        ("a/clip.mov", "b/clip.mov")
+    ]
+    assert not plan.forgets
+
+
+def test_a_deleted_file_whose_twin_has_other_content_is_a_plain_delete() -> None:
+    local = tree(LocalFile("b/clip.mov", 10, 1, 7))
+    old = synced_file("a/clip.mov", inode=7)
+    other = replace(synced_file("b/clip.mov", inode=7), asset_id=900, checksum="1" * 32)
+    synced = {"a/clip.mov": old, "b/clip.mov": other}
+
+    plan = plan_upload_pass(local, synced)
+
+    assert not plan.moved
+    assert [e.rel_path for e in plan.forgets] == ["a/clip.mov"]
