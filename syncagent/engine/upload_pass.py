@@ -482,7 +482,13 @@ class UploadPass:
     def _adopt_existing(
         self, folders: FolderMap, new_files: Sequence[LocalFile]
     ) -> list[LocalFile]:
-        """Record, without upload, new files Compass already holds; return the rest."""
+        """Record, without upload, new files Compass already holds; return the rest.
+
+        Not in a drop box: a file dropped there is an ingest, each one a new asset
+        with its own sidecar, even when an earlier drop brought the same bytes.
+        """
+        if self.mapping.mode == "dropbox":
+            return list(new_files)
         adopter = self._adopter()
         adopted, remaining = adopter.find(new_files, folders.folder_of, folders.created)
         for found in adopted:
@@ -765,7 +771,11 @@ class UploadPass:
         planned.extend(
             ("make folder", d) for d in plan.folders if not folders.lookup(d)
         )
-        adopted, remaining = self._adopter().find(plan.uploads, folders.lookup, set())
+        adopted, remaining = [], list(plan.uploads)
+        if self.mapping.mode != "dropbox":
+            adopted, remaining = self._adopter().find(
+                plan.uploads, folders.lookup, set()
+            )
         planned.extend(
             ("adopt", f"{a.local.rel_path} (asset {a.entry.asset_id})") for a in adopted
         )

@@ -64,3 +64,31 @@ def test_long_names_go_up_and_sidecars_that_are_no_files_fail_their_file(
 
     assert again.returncode == 0, again.failures()
     assert again.mapping["uploaded"] == 0
+
+
+def test_a_file_dropped_again_is_a_new_asset_with_its_new_sidecar(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    mapping = {"local": "inbox", "folder_id": 1001, "mode": "dropbox"}
+    config = write_config(
+        tmp_path, emulator.url, [{**mapping, "after_ingest": "delete"}]
+    )
+    for gpms_id in (1, 2):
+        (inbox / "promo.mov").write_bytes(b"the same cut")
+        (inbox / "promo.mov.json").write_text(
+            f'{{"titles": [{{"gpms_id": {gpms_id}}}]}}'
+        )
+
+        result = run_sync(config)
+
+        assert result.returncode == 0, result.failures()
+        assert (result.mapping["uploaded"], result.mapping["adopted"]) == (1, 0)
+    view = RemoteView(emulator.url)
+    try:
+        assets = view.folder_assets(1001)
+    finally:
+        view.close()
+    assert sorted(t["gpms_id"] for a in assets for t in a["titles"]) == [1, 2]
+    assert sorted(os.listdir(inbox)) == []
