@@ -236,6 +236,7 @@ class _Planner:
         self.adopted_paths: set[str] = set()
         self.file_names: dict[str, FileNames] = {}
         self.name_order: dict[str, int] = {}
+        self._unknown_by_identity: dict[tuple[int, int, int], str] | None = None
         self.assets_in: dict[int, list[RemoteAsset]] = {}
         for asset in sorted(remote.assets, key=lambda a: a.asset_id):
             self.assets_in.setdefault(asset.folder_id, []).append(asset)
@@ -642,6 +643,20 @@ class _Planner:
         """The synced file is gone here: bring it back, or keep the deletion."""
         forget = entry.rel_path if entry.rel_path != target else None
         changed = asset.checksum != entry.checksum
+        renamed_to = self._renamed_here(entry) if self.options.two_way else None
+        if renamed_to is not None and not changed:
+            # Renamed (or moved) here: the upload pass carries that to the asset.
+            self.plan.unchanged += 1
+            self.plan.placements.pop(_key_of(asset), None)
+            if target != entry.rel_path:
+                self.plan.notices.append(
+                    Notice(
+                        renamed_to,
+                        f"renamed here (from {entry.rel_path}) and in Compass (to "
+                        f"{asset.name}); the name given here wins",
+                    )
+                )
+            return
         if changed or not self.options.two_way:
             self._fetch(Fetch(target, asset, "restore", forget=forget))
         elif self.options.remove_local_deletes:
@@ -649,6 +664,17 @@ class _Planner:
         else:
             self.plan.withholds.append(entry)
             self.plan.placements.pop(_key_of(asset), None)
+
+    def _renamed_here(self, entry: EntryRecord) -> str | None:
+        """The path an entry's file has now, when it was renamed or moved here: a
+        file the ledger does not know, with the entry's inode, size and mtime."""
+        if self._unknown_by_identity is None:
+            self._unknown_by_identity = {
+                (f.inode, f.size, f.mtime_ns): path
+                for path, f in self.local.files.items()
+                if path not in self.synced
+            }
+        return self._unknown_by_identity.get((entry.inode, entry.size, entry.mtime_ns))
 
     def _place_present(
         self,

@@ -995,3 +995,39 @@ def test_a_second_pull_of_2000_assets_moves_only_what_changed(
     on_disk = local_files(mirror)
     assert len([p for p in on_disk if not p.startswith(".syncagent-trash/")]) == 1650
     writer.close()
+
+
+def test_two_way_file_renamed_on_both_sides_stays_one_asset_with_the_local_name(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    doc = writer.upload(ROOT, "draft.txt", b"base\n")
+    notes = writer.upload(ROOT, "notes.txt", b"notes\n")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+    mirror = tmp_path / "mirror"
+    assert run_sync(config).returncode == 0
+    writer.rename({doc: "final in compass.txt"})
+    (mirror / "draft.txt").rename(mirror / "final here.txt")
+    (mirror / "notes.txt").rename(mirror / "notes v2.txt")  # here only
+
+    result = run_sync(config)
+
+    pull, upload = result.summary["mappings"]
+    assert result.returncode == 0, result.stderr
+    assert (upload["renamed"], upload["uploaded"], pull["withheld"]) == (2, 0, 0)
+    assert [n["rel_path"] for n in pull["notices"]] == ["final here.txt"]
+    assert "the name given here wins" in pull["notices"][0]["reason"]
+    assert sorted(p.name for p in mirror.iterdir()) == [
+        "final here.txt",
+        "notes v2.txt",
+    ]
+    view = RemoteView(emulator.url)
+    try:
+        assets = [(a["id"], a["name"]) for a in view.folder_assets(ROOT)]
+    finally:
+        view.close()
+    assert sorted(assets) == [(doc, "final here.txt"), (notes, "notes v2.txt")]
+
+    again = run_sync(config)
+
+    pull, upload = again.summary["mappings"]
+    assert (pull["downloaded"], pull["notices"], upload["renamed"]) == (0, [], 0)
