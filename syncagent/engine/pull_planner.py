@@ -674,6 +674,8 @@ class _Planner:
                 for path, f in self.local.files.items()
                 if path not in self.synced
             }
+        if entry.inode is None or entry.size is None or entry.mtime_ns is None:
+            return None
         return self._unknown_by_identity.get((entry.inode, entry.size, entry.mtime_ns))
 
     def _place_present(

@@ -21,7 +21,7 @@ from syncagent.compass import (
     RequestRejected,
 )
 from syncagent.config import MappingConfig
-from syncagent.engine.adoption import Adopter
+from syncagent.engine.adoption import Adopted, Adopter
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.folders import FolderMap
 from syncagent.engine.hashing import md5_of_file
@@ -771,7 +771,8 @@ class UploadPass:
         planned.extend(
             ("make folder", d) for d in plan.folders if not folders.lookup(d)
         )
-        adopted, remaining = [], list(plan.uploads)
+        adopted: list[Adopted] = []
+        remaining = list(plan.uploads)
         if self.mapping.mode != "dropbox":
             adopted, remaining = self._adopter().find(
                 plan.uploads, folders.lookup, set()
