@@ -348,8 +348,14 @@ class PullPass:
         )
         proxy_plan = puller.plan(plan.placements)
         # Compass serves no file of an archived asset, proxies included: they are
-        # fetched once it is restored.
-        proxy_plan.fetches = [f for f in proxy_plan.fetches if not f.asset.archived]
+        # fetched once it is restored. Nor of a folder the user may not download
+        # from (the pull has noted it): those wait for the permission, and what is
+        # already in the mirror stays.
+        proxy_plan.fetches = [
+            f
+            for f in proxy_plan.fetches
+            if not f.asset.archived and f.asset.folder_id not in plan.no_download
+        ]
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="proxy") as pool:
             puller.apply(proxy_plan, pool, self._guard_unless_stopping)
 

@@ -133,6 +133,8 @@ class PullPlan:
     notices: list[Notice] = field(default_factory=list)
     needs_hash: list[str] = field(default_factory=list)
     placements: dict[AssetKey, tuple[str, RemoteAsset]] = field(default_factory=dict)
+    no_download: set[int] = field(default_factory=set)
+    """Folders the user may see but not download from: their proxies wait too."""
     unchanged: int = 0
 
 
@@ -263,6 +265,9 @@ class _Planner:
             self.plan = PullPlan(
                 placements=kept.placements, notices=kept.notices, restores=kept.restores
             )
+        self.plan.no_download = {
+            f.folder_id for f in self.remote.folders.values() if not f.downloadable
+        }
         return self.plan
 
     # -- matching -----------------------------------------------------------------

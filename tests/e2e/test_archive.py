@@ -280,3 +280,43 @@ def test_an_asset_restored_for_a_time_comes_down_at_once(
     # Restored for a time, it can be downloaded now: no restore to ask for.
     assert (first.downloaded, first.notices) == (1, [])
     assert contents(tmp_path / "mirror") == {"cold.bin": b"out for a week\n"}
+
+
+def test_proxies_of_a_folder_the_user_may_not_download_from_wait_without_failing(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    locked = writer.make_folder("locked", ROOT)
+    picture = writer.upload(locked, "picture.png", png_bytes())
+    writer.upload(ROOT, "open.png", png_bytes())
+    writer.wait_idle()
+    writer.call(
+        "POST",
+        "/_emulator/users",
+        {
+            "name": "viewer",
+            "password": "pw",
+            "permissions": {str(ROOT): ["view", "download"], str(locked): ["view"]},
+        },
+    )
+    entry = {
+        "local": "mirror",
+        "folder_id": ROOT,
+        "direction": "download",
+        "proxies": ["small_thumbnail"],
+    }
+    config = write_config(
+        tmp_path, emulator.url, [entry], username="viewer", password="pw"
+    )
+
+    for _ in range(2):
+        report = pull_once(config)
+
+        assert report.failures == []
+        assert notices(report) == {
+            "locked/picture.png": f"asset {picture}: no download permission on its "
+            "folder"
+        }
+    assert sorted(contents(tmp_path / "mirror")) == [
+        ".proxies/open.png/small_thumbnail.jpg",
+        "open.png",
+    ]
