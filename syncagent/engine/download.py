@@ -4,7 +4,8 @@ Bytes go to a temp file (`.syncagent-dl-<key>.part`) in the target directory. An
 interrupted transfer resumes with `Range` from what the temp file holds, within the
 pass and across passes (the key names the asset and the version); a temp file that is
 not a plain file of ours (a hard link, say) is never written into. A stop request ends
-a transfer between two chunks, its temp file kept to resume from. Once every byte is
+a transfer between two chunks, its temp file kept to resume from; a full disk deletes
+it, to give back the space. Once every byte is
 there, its MD5 and size are checked against what Compass said; a file that fails the
 check is deleted and never placed. Placing is a rename in the same directory: a new
 file never replaces anything (a hard link claims the name), a new revision replaces the
@@ -14,6 +15,7 @@ synced file only while it is still exactly as recorded.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -168,9 +170,24 @@ class Downloader:
         split_rel_path(rel_dir)
         with self.root.open_dir(rel_dir, create=True) as directory:
             temp = temp_name(key)
-            received, resumed_at = self._fetch(
-                directory, temp, url_source, expected, subject or directory.rel(temp)
-            )
+            try:
+                received, resumed_at = self._fetch(
+                    directory,
+                    temp,
+                    url_source,
+                    expected,
+                    subject or directory.rel(temp),
+                )
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                # Keeping the part would hold on to space the disk lacks.
+                directory.unlink(temp)
+                raise FileProblem(
+                    f"the disk is full ({exc.strerror}); the partial download was "
+                    "deleted and starts over on the next pass",
+                    permanent=False,
+                ) from exc
             result = Fetched(directory, temp, received, resumed_at)
             try:
                 yield result

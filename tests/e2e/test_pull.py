@@ -1031,3 +1031,42 @@ def test_two_way_file_renamed_on_both_sides_stays_one_asset_with_the_local_name(
 
     pull, upload = again.summary["mappings"]
     assert (pull["downloaded"], pull["notices"], upload["renamed"]) == (0, [], 0)
+
+
+def test_a_full_disk_fails_the_downloads_it_stops_and_the_next_pull_ends_them(
+    emulator: EmulatorServer,
+    writer: CompassWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from syncagent.engine import download
+
+    writer.upload(ROOT, "big.mov", b"FULL" + random_bytes(3 * MIB, 5))
+    writer.upload(ROOT, "small.txt", b"fits\n")
+    config = mirror_config(tmp_path, emulator.url)
+    mirror = tmp_path / "mirror"
+    add = download._Transfer.add
+
+    def disk_full_for_big(self: Any, chunk: bytes) -> None:
+        if self.offset == 0 and chunk.startswith(b"FULL"):
+            raise OSError(28, "No space left on device")
+        add(self, chunk)
+
+    monkeypatch.setattr(download._Transfer, "add", disk_full_for_big)
+    report = pulled(sync_once(config))
+
+    assert report.downloaded == 1
+    assert [(f.rel_path, f.reason) for f in report.failures] == [
+        (
+            "big.mov",
+            "the disk is full (No space left on device); the partial download was "
+            "deleted and starts over on the next pass",
+        )
+    ]
+    assert sorted(contents(mirror)) == ["small.txt"]
+
+    monkeypatch.setattr(download._Transfer, "add", add)
+    again = pulled(sync_once(config))
+
+    assert (again.downloaded, again.failures) == (1, [])
+    assert sorted(contents(mirror)) == ["big.mov", "small.txt"]
