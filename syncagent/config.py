@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 CONFIG_ENV = "SYNCAGENT_CONFIG"
 DEFAULT_CONFIG = "agent.toml"
@@ -309,6 +310,13 @@ class _Reader:
         if url != EMBEDDED and not re.match(r"https?://[^/]+", url):
             raise self.fail(
                 "compass.url", f'expected "embedded" or an http(s) URL, got {url!r}'
+            )
+        if "@" in urlsplit(url).netloc:
+            # Said without the URL: it holds a password, and this goes to the logs.
+            raise self.fail(
+                "compass.url",
+                "holds a user name or password (user:password@host); put them in "
+                "compass.username and compass.password (or password_env) instead",
             )
         username = self.get(table, "compass.username", "username", str, _REQUIRED)
         if not username.strip():

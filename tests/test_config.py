@@ -117,6 +117,19 @@ def test_bad_values_name_their_key(
     assert str(tmp_path / "agent.toml") in str(caught.value)
 
 
+def test_credentials_in_the_compass_url_are_refused_without_echoing_them(
+    tmp_path: Path,
+) -> None:
+    text = MINIMAL.replace('url = "embedded"', 'url = "https://demo:UrlPa55@mam.test"')
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+
+    assert "compass.url" in str(caught.value)
+    assert "compass.username and compass.password" in str(caught.value)
+    assert "UrlPa55" not in str(caught.value)
+
+
 def test_small_part_size_and_bad_concurrency_are_refused(tmp_path: Path) -> None:
     for table, key in [
         ('[transfer]\npart_size = "1MiB"\n', "transfer.part_size"),
