@@ -108,7 +108,8 @@ def plan_upload_pass(
         else:
             plan.unchanged += 1
 
-    # Synced files that are gone: some were renamed, the rest were deleted.
+    # Synced files that are gone: some were renamed, the rest were deleted. A file
+    # below a folder the scan could not list is unknown, not gone.
     gone = [
         entry
         for rel_path, entry in synced.items()
@@ -116,6 +117,7 @@ def plan_upload_pass(
         and rel_path not in local.files
         and rel_path not in in_flight
         and rel_path not in replaced
+        and local.sees(rel_path)
     ]
     by_identity = {(e.inode, e.size, e.mtime_ns): e for e in gone if e.asset_id}
     new_files.sort(key=_by_path)
@@ -144,6 +146,7 @@ def plan_upload_pass(
         and rel_path
         and rel_path not in local.dirs
         and rel_path not in replaced
+        and local.sees(rel_path)
     )
     return plan
 

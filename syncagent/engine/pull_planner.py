@@ -319,8 +319,23 @@ class _Planner:
             self._place_asset(asset, join(rel_dir, names[("asset", asset.asset_id)]))
         for folder in folders:
             target = join(rel_dir, names[("folder", folder.folder_id)])
+            if self._unlistable(folder):
+                continue
             skip = self._place_folder(folder, target)
             self._walk(folder.folder_id, target, skipped=skip)
+
+    def _unlistable(self, folder: RemoteFolder) -> bool:
+        """Two-way: a synced directory that cannot be listed now (no permission, a
+        share gone away) is left as it is, with everything below it; it is neither
+        a local delete to keep nor a folder to fill."""
+        entry = self.dir_entries.get(folder.folder_id)
+        if not (self.options.two_way and entry is not None):
+            return False
+        if entry.rel_path not in self.local.others:
+            return False
+        reason = "cannot be listed here; left as it is until it can"
+        self.plan.notices.append(Notice(entry.rel_path, reason))
+        return True
 
     def _skip_subtree(
         self, folders: list[RemoteFolder], assets: list[RemoteAsset]

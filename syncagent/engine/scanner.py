@@ -43,6 +43,22 @@ class LocalTree:
     files: dict[str, LocalFile] = field(default_factory=dict)
     dirs: set[str] = field(default_factory=set)
     problems: list[ScanProblem] = field(default_factory=list)
+    unseen: set[str] = field(default_factory=set)
+    """Folders the walk could not list ('' for the root) and entries it could not
+    stat: what lies at or below them is unknown, not gone."""
+
+    def sees(self, rel_path: str) -> bool:
+        """Whether the walk saw the place of `rel_path` (so its absence means it is
+        gone), rather than a folder above it that could not be listed."""
+        if not self.unseen:
+            return True
+        path = rel_path
+        while True:
+            if path in self.unseen:
+                return False
+            if "/" not in path:
+                return "" not in self.unseen
+            path = path.rsplit("/", 1)[0]
 
 
 def stat_file(root: Path, rel_path: str) -> LocalFile | None:
@@ -81,6 +97,7 @@ class _Walk:
             except OSError as exc:
                 reason = f"cannot list the folder: {exc.strerror or exc}"
                 self.tree.problems.append(ScanProblem(rel_dir or ".", reason))
+                self.tree.unseen.add(rel_dir)
         return self.tree
 
     def take(self, entry: os.DirEntry[str], rel_dir: str) -> None:
@@ -111,6 +128,7 @@ class _Walk:
         except OSError as exc:
             reason = f"cannot read its attributes: {exc.strerror or exc}"
             self.tree.problems.append(ScanProblem(rel_path, reason))
+            self.tree.unseen.add(rel_path)
 
 
 def _check_link(path: str, rel_path: str, real_root: str, tree: LocalTree) -> None:

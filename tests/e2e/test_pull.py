@@ -1070,3 +1070,33 @@ def test_a_full_disk_fails_the_downloads_it_stops_and_the_next_pull_ends_them(
 
     assert (again.downloaded, again.failures) == (1, [])
     assert sorted(contents(mirror)) == ["big.mov", "small.txt"]
+
+
+def test_two_way_folder_that_cannot_be_listed_is_left_as_it_is(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    shoot = writer.make_folder("shoot", ROOT)
+    writer.upload(shoot, "take.txt", b"take 1\n")
+    writer.upload(ROOT, "top.txt", b"top\n")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+    mirror = tmp_path / "mirror"
+    assert run_sync(config).returncode == 0
+
+    (mirror / "shoot").chmod(0)
+    try:
+        locked = run_sync(config, unprivileged=True)
+    finally:
+        (mirror / "shoot").chmod(0o755)
+
+    pull, upload = locked.summary["mappings"]
+    assert {n["rel_path"]: n["reason"] for n in pull["notices"]} == {
+        "shoot": "cannot be listed here; left as it is until it can"
+    }
+    assert (pull["withheld"], upload["removed"], upload["forgotten"]) == (0, 0, 0)
+
+    again = run_sync(config)
+
+    pull, upload = again.summary["mappings"]
+    assert again.returncode == 0, again.stderr
+    assert (pull["downloaded"], pull["notices"], upload["uploaded"]) == (0, [], 0)
+    assert contents(mirror) == {"shoot/take.txt": b"take 1\n", "top.txt": b"top\n"}

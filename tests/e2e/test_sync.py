@@ -483,3 +483,36 @@ def test_a_move_cut_short_after_its_upload_removes_the_old_asset_next_run(
     assert result.returncode == 0, result.failures()
     assert result.mapping["moved"] == 1
     assert_mirrored(root, view, 1001)  # clip.dat in b/ only, once
+
+
+def test_a_folder_that_cannot_be_listed_removes_nothing_in_compass(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    (root / "locked").mkdir(parents=True)
+    (root / "ok.txt").write_text("ok")
+    (root / "locked" / "in.txt").write_text("inner")
+    mapping = {"local": "media", "folder_id": 1001, "on_local_delete": "remove"}
+    config = write_config(tmp_path, emulator.url, [mapping])
+    assert run_sync(config).returncode == 0
+
+    (root / "locked").chmod(0)  # a permission mistake, a flaky share
+    try:
+        folder = run_sync(config, unprivileged=True)
+        root.chmod(0)
+        whole = run_sync(config, unprivileged=True)
+    finally:
+        root.chmod(0o755)
+        (root / "locked").chmod(0o755)
+
+    assert set(folder.failures()) == {"locked"}
+    assert set(whole.failures()) == {"."}
+    for result in (folder, whole):
+        assert result.returncode == 1
+        assert (result.mapping["removed"], result.mapping["forgotten"]) == (0, 0)
+    assert sorted(view.tree(1001)) == ["locked/in.txt", "ok.txt"]
+
+    again = run_sync(config)
+
+    assert again.returncode == 0, again.failures()
+    assert (again.mapping["unchanged"], again.mapping["uploaded"]) == (2, 0)

@@ -172,3 +172,27 @@ def test_a_deleted_file_whose_twin_has_other_content_is_a_plain_delete() -> None
 
     assert not plan.moved
     assert [e.rel_path for e in plan.forgets] == ["a/clip.mov"]
+
+
+def test_files_below_a_folder_that_could_not_be_listed_are_not_gone() -> None:
+    local = tree(LocalFile("ok.txt", 10, 1, 1), dirs=("locked",))
+    local.unseen.add("locked")
+    synced = {
+        "ok.txt": synced_file("ok.txt", inode=1),
+        "locked": synced_dir("locked"),
+        "locked/in.txt": synced_file("locked/in.txt", inode=2),
+        "locked/deep": synced_dir("locked/deep"),
+    }
+
+    plan = plan_upload_pass(local, synced, remove_deleted=True)
+
+    assert plan.idle
+
+
+def test_nothing_is_gone_when_the_root_could_not_be_listed() -> None:
+    local = tree()
+    local.unseen.add("")
+
+    plan = plan_upload_pass(local, {"a.txt": synced_file("a.txt")}, remove_deleted=True)
+
+    assert plan.idle
