@@ -6,9 +6,10 @@ pass and across passes (the key names the asset and the version); a temp file th
 not a plain file of ours (a hard link, say) is never written into. A stop request ends
 a transfer between two chunks, its temp file kept to resume from; a full disk deletes
 it, to give back the space. Once every byte is there, its MD5 and size are checked
-against what Compass said; a file that fails the check is deleted and never placed. Placing is a rename in the same directory: a new
-file never replaces anything (a hard link claims the name), a new revision replaces the
-synced file only while it is still exactly as recorded.
+against what Compass said; a file that fails the check is deleted and never placed.
+Placing is a rename in the same directory: a new file never replaces anything (a hard
+link claims the name), a new revision replaces the synced file only while it is still
+exactly as recorded.
 """
 
 from __future__ import annotations
