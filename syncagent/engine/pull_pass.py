@@ -180,7 +180,8 @@ class PullPass:
         if synced_count > 1 and root.is_dir() and not any(root.iterdir()):
             self.report.fatal = (
                 f"{root}: the local folder is empty, yet files were synced into it; "
-                "nothing is pulled into it (is it unmounted?)"
+                "nothing is pulled into it (is it unmounted? If you emptied it on "
+                "purpose, remove the assets in Compass)"
             )
             return False
         if not self.dry_run:

@@ -121,10 +121,14 @@ class UploadPass:
         tree = scan_tree(self.root, self.rules)
         synced = self.ledger.entries(self.mapping_id)
         in_flight = {u.rel_path for u in self.ledger.uploads(self.mapping_id)}
-        if _looks_unmounted(tree, synced):
+        # Only where an empty root would cost something: assets removed from
+        # Compass, or (two-way) every file kept from coming back down.
+        guarded = self.mapping.on_local_delete == "remove" or self.mapping.downloads
+        if guarded and _looks_unmounted(tree, synced):
             self.report.fatal = (
                 f"{self.root}: the local folder is empty, yet files were synced from "
-                "it; nothing is forgotten or removed in Compass (is it unmounted?)"
+                "it; nothing is forgotten or removed in Compass (is it unmounted? If "
+                "you emptied it on purpose, remove the assets in Compass)"
             )
             return
         plan = plan_upload_pass(

@@ -516,3 +516,24 @@ def test_a_folder_that_cannot_be_listed_removes_nothing_in_compass(
 
     assert again.returncode == 0, again.failures()
     assert (again.mapping["unchanged"], again.mapping["uploaded"]) == (2, 0)
+
+
+def test_an_upload_mapping_that_keeps_assets_may_be_emptied(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    root.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (root / name).write_text(name)
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    assert run_sync(config).returncode == 0
+    for name in ("a.txt", "b.txt"):
+        (root / name).unlink()
+
+    result = run_sync(config)
+
+    assert result.returncode == 0, result.summary
+    assert result.mapping["forgotten"] == 2
+    assert sorted(view.tree(1001)) == ["a.txt", "b.txt"]  # kept in Compass
