@@ -20,7 +20,9 @@ TRASH_DIR = ".syncagent-trash"
 PROXY_DIR = ".proxies"
 RESERVED = (TRASH_DIR, PROXY_DIR)
 
-MAX_NAME_BYTES = 200  # below the common 255-byte limit, with room for a tag
+# The name limit of ext4, XFS, APFS and (in UTF-16 units, which never exceed the
+# UTF-8 bytes) NTFS. A name that fits is kept whole; a tag cuts the stem to make room.
+MAX_NAME_BYTES = 255
 MAX_SUFFIX_CHARS = 16
 PLACEHOLDER = "_"
 
@@ -75,18 +77,29 @@ def split_suffix(name: str) -> tuple[str, str]:
 def tagged(name: str, tag: str, *, is_dir: bool = False) -> str:
     """`photo.jpg` tagged `asset 7` is `photo (asset 7).jpg`; folders keep no suffix."""
     stem, suffix = (name, "") if is_dir else split_suffix(name)
-    return f"{stem} ({tag}){suffix}"
+    tail = f" ({tag}){suffix}"
+    room = MAX_NAME_BYTES - len(tail.encode("utf-8"))
+    if len(stem.encode("utf-8")) > room:
+        stem = _cut(stem, room)
+    return stem + tail
 
 
 def is_tagged(name: str, base: str, tag: str, *, is_dir: bool = False) -> bool:
     """Whether `name` is `base` tagged with `tag`, numbered or not: `photo.jpg` with
     `asset 7` gives `photo (asset 7).jpg`, `photo (asset 7 2).jpg`, ..."""
-    stem, suffix = (base, "") if is_dir else split_suffix(base)
-    head, tail = f"{stem} ({tag}", f"){suffix}"
-    if not (name.startswith(head) and name.endswith(tail)):
+    _, suffix = (base, "") if is_dir else split_suffix(base)
+    head, tail = f" ({tag}", f"){suffix}"
+    if not name.endswith(tail):
         return False
-    number = name[len(head) : len(name) - len(tail)]
-    return number == "" or (number[:1] == " " and number[1:].isdigit())
+    inner = name[: len(name) - len(tail)]
+    start = inner.rfind(head)
+    if start < 0:
+        return False
+    number = inner[start + len(head) :]
+    if not (number == "" or (number[:1] == " " and number[1:].isdigit())):
+        return False
+    # The stem may have been cut to make room for the tag: compare whole names.
+    return tagged(base, tag + number, is_dir=is_dir) == name
 
 
 def asset_tag(asset_id: int) -> str:
@@ -117,9 +130,13 @@ def _shortened(name: str) -> str:
     if len(name.encode("utf-8")) <= MAX_NAME_BYTES:
         return name
     stem, suffix = split_suffix(name)
-    room = MAX_NAME_BYTES - len(suffix.encode("utf-8"))
-    cut = stem.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip(" .")
-    return cut + suffix
+    return _cut(stem, MAX_NAME_BYTES - len(suffix.encode("utf-8"))) + suffix
+
+
+def _cut(stem: str, room: int) -> str:
+    """The longest start of `stem` that fits `room` bytes (whole characters), with
+    no trailing space or dot."""
+    return stem.encode("utf-8")[: max(room, 0)].decode("utf-8", "ignore").rstrip(" .")
 
 
 @dataclass

@@ -1100,3 +1100,29 @@ def test_two_way_folder_that_cannot_be_listed_is_left_as_it_is(
     assert again.returncode == 0, again.stderr
     assert (pull["downloaded"], pull["notices"], upload["uploaded"]) == (0, [], 0)
     assert contents(mirror) == {"shoot/take.txt": b"take 1\n", "top.txt": b"top\n"}
+
+
+def test_a_long_name_that_fits_the_disk_is_kept_and_a_lost_ledger_duplicates_nothing(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    name = "Interview with the harbour master about the night shift, " * 4 + "A.mov"
+    assert 200 < len(name.encode()) <= 255
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / name).write_bytes(b"camera A\n")
+    assert run_sync(config).returncode == 0
+    for ledger in (tmp_path / "state").glob("ledger.db*"):
+        ledger.unlink()
+
+    again = run_sync(config)
+
+    pull, upload = again.summary["mappings"]
+    assert again.returncode == 0, again.stderr
+    assert (pull["downloaded"], upload["uploaded"]) == (0, 0)
+    assert sorted(contents(mirror)) == [name]
+    view = RemoteView(emulator.url)
+    try:
+        assert [a["name"] for a in view.folder_assets(ROOT)] == [name]
+    finally:
+        view.close()

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from syncagent.engine.names import NameSpace, name_key, safe_name, split_suffix, tagged
+from syncagent.engine.names import (
+    NameSpace,
+    is_tagged,
+    name_key,
+    safe_name,
+    split_suffix,
+    tagged,
+    tagged_asset_id,
+)
 
 
 @pytest.mark.parametrize(
@@ -53,8 +61,28 @@ def test_safe_names_are_one_plain_component() -> None:
 def test_long_names_are_cut_keeping_the_extension() -> None:
     name = safe_name("é" * 300 + ".jpg")
     assert name.endswith(".jpg")
-    assert len(name.encode("utf-8")) <= 200
-    assert name[:-4] == "é" * ((200 - 4) // 2)
+    assert len(name.encode("utf-8")) <= 255
+    assert name[:-4] == "é" * ((255 - 4) // 2)
+
+
+def test_a_name_that_fits_the_disk_is_kept_whole() -> None:
+    long = "Interview with the harbour master, take 3 " * 5 + ".mov"  # > 200 bytes
+
+    assert safe_name(long) == long
+
+
+def test_a_tag_cuts_the_stem_so_the_name_still_fits_and_is_recognised() -> None:
+    long = "x" * 240 + ".mov"
+
+    named = tagged(long, "asset 4712")
+    numbered = tagged(long, "asset 4712 2")
+
+    assert named == "x" * (255 - len(" (asset 4712).mov")) + " (asset 4712).mov"
+    assert len(numbered.encode("utf-8")) == 255
+    assert is_tagged(named, long, "asset 4712")
+    assert is_tagged(numbered, long, "asset 4712")
+    assert tagged_asset_id(named) == 4712
+    assert not is_tagged(named, "y" * 240 + ".mov", "asset 4712")
 
 
 def test_fold_case_and_unicode_normalisation() -> None:
