@@ -51,6 +51,15 @@ class PathFilter:
             or (self._exclude_path and self._exclude_path.match(rel_path))
         )
 
+    def covers(self, rel_path: str) -> bool:
+        """Whether a file at `rel_path` takes part in the sync: neither it nor a
+        folder above it is excluded, and an include glob matches it."""
+        parts = rel_path.split("/")
+        for depth in range(1, len(parts) + 1):
+            if self.excludes("/".join(parts[:depth])):
+                return False
+        return self.wanted(rel_path)
+
     def includes_file(self, rel_path: str) -> bool:
         """Whether a file is wanted: not excluded, and matched by an include glob."""
         if self.excludes(rel_path):

@@ -137,6 +137,7 @@ class UploadPass:
             in_flight,
             remove_deleted=self.mapping.on_local_delete == "remove",
         )
+        self._spare_excluded(plan)
         self.report.unchanged = plan.unchanged - self._resumed_unchanged(
             tree, plan, in_flight
         )
@@ -733,6 +734,22 @@ class UploadPass:
                 why,
                 entry.asset_id,
                 entry.folder_id,
+            )
+
+    def _spare_excluded(self, plan: UploadPlan) -> None:
+        """Files that are out of the scan because the filters now leave them out
+        were not deleted: their assets stay in Compass, whatever on_local_delete
+        says; the ledger only forgets them."""
+        spared = [e for e in plan.removals if not self.rules.covers(e.rel_path)]
+        if not spared:
+            return
+        plan.removals = [e for e in plan.removals if self.rules.covers(e.rel_path)]
+        plan.forgets.extend(spared)
+        for entry in spared:
+            log.info(
+                "%s: now left out by the mapping's filters; forgotten, its asset "
+                "stays in Compass",
+                entry.rel_path,
             )
 
     # -- reporting --------------------------------------------------------------

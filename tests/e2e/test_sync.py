@@ -537,3 +537,23 @@ def test_an_upload_mapping_that_keeps_assets_may_be_emptied(
     assert result.returncode == 0, result.summary
     assert result.mapping["forgotten"] == 2
     assert sorted(view.tree(1001)) == ["a.txt", "b.txt"]  # kept in Compass
+
+
+def test_a_new_exclude_forgets_files_but_removes_no_asset(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    (root / "raw").mkdir(parents=True)
+    for name in ("a.mov", "b.jpg", "raw/c.jpg"):
+        (root / name).write_text(name)
+    mapping = {"local": "media", "folder_id": 1001, "on_local_delete": "remove"}
+    config = write_config(tmp_path, emulator.url, [mapping])
+    assert run_sync(config).returncode == 0
+    narrowed = {**mapping, "exclude": ["*.mov", "raw"]}
+    config = write_config(tmp_path, emulator.url, [narrowed])
+
+    result = run_sync(config)
+
+    assert result.returncode == 0, result.failures()
+    assert (result.mapping["removed"], result.mapping["forgotten"]) == (0, 2)
+    assert sorted(view.tree(1001)) == ["a.mov", "b.jpg", "raw/c.jpg"]

@@ -50,3 +50,13 @@ def test_default_excludes_match_whatever_the_case_but_user_globs_do_not() -> Non
         assert not rules.includes_file(rel_path), rel_path
     assert not rules.includes_file("take.raw")
     assert rules.includes_file("take.RAW")
+
+
+def test_covers_looks_at_every_folder_above_a_file() -> None:
+    rules = PathFilter(["*.jpg"], ["raw", "*.tmp"])
+
+    assert rules.covers("shoot/a.jpg")
+    assert not rules.covers("raw/a.jpg")
+    assert not rules.covers("shoot/raw/a.jpg")
+    assert not rules.covers("shoot/a.tmp")
+    assert not rules.covers("shoot/a.mov")
