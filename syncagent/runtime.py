@@ -162,12 +162,13 @@ def run_upload_pass(
     dry_run: bool = False,
     hooks_for: HooksFor | None = None,
     defer: Defer | None = None,
+    deferred_reason: str | None = None,
     stop: threading.Event | None = None,
 ) -> PassReport:
     """One recorded upload pass over one mapping.
 
-    `defer` names files to leave for a later pass (still settling); once `stop` is
-    set the pass starts no new file.
+    `defer` names files to leave for a later pass (still settling), reported with
+    `deferred_reason` if given; once `stop` is set the pass starts no new file.
     """
     mapping_id = runtime.ledger.ensure_mapping(
         str(mapping.local_root), mapping.folder_id
@@ -187,6 +188,7 @@ def run_upload_pass(
         hooks=hooks,
         dry_run=dry_run,
         defer=pass_defer(hooks, defer),
+        deferred_reason=deferred_reason,
         stop=stop,
         configured_roots={str(m.local_root) for m in runtime.config.mappings},
     )

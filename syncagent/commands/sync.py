@@ -6,14 +6,16 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from syncagent.compass import AuthenticationFailed, CompassError
-from syncagent.config import Config, ConfigError
+from syncagent.config import Config, ConfigError, MappingConfig
 from syncagent.display import print_json, print_summary, progress_display
 from syncagent.engine.progress import Progress
 from syncagent.engine.report import PassReport
+from syncagent.engine.scanner import LocalFile
 from syncagent.ledger import LedgerError
 from syncagent.logs import setup_logging
 from syncagent.runtime import Runtime, open_runtime, run_pull_pass, run_upload_pass
@@ -81,10 +83,40 @@ def sync_mappings(
                 run_pull_pass(runtime, mapping, progress, dry_run=dry_run, stop=stop)
             )
         if mapping.uploads and not stop.is_set():
-            reports.append(
-                run_upload_pass(runtime, mapping, progress, dry_run=dry_run, stop=stop)
-            )
+            reports.append(_upload(runtime, mapping, progress, dry_run, stop))
     return reports
+
+
+def _upload(
+    runtime: Runtime,
+    mapping: MappingConfig,
+    progress: Progress,
+    dry_run: bool,
+    stop: threading.Event,
+) -> PassReport:
+    """One upload pass. A drop box's files are moved or deleted once ingested, so a
+    file that may still be arriving (changed within settle_seconds) waits for the
+    next run rather than going up torn; a sync mapping would only send a revision."""
+    if mapping.mode != "dropbox":
+        return run_upload_pass(runtime, mapping, progress, dry_run=dry_run, stop=stop)
+    settle = runtime.config.agent.settle_seconds
+
+    def arriving(local: LocalFile) -> bool:
+        return time.time() - local.mtime_ns / 1e9 < settle
+
+    reason = (
+        f"may still be arriving: changed less than settle_seconds ({settle:g} s) "
+        "ago; taken by the next run once it holds still"
+    )
+    return run_upload_pass(
+        runtime,
+        mapping,
+        progress,
+        dry_run=dry_run,
+        stop=stop,
+        defer=arriving,
+        deferred_reason=reason,
+    )
 
 
 @contextmanager

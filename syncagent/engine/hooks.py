@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from syncagent.engine.scanner import LocalFile
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,11 @@ class PassHooks:
 
     Methods run on worker threads and must be thread-safe.
     """
+
+    def holds(self, local: LocalFile) -> bool:
+        """Whether a file never goes up on its own (it travels with another)."""
+        del local
+        return False
 
     def describe(self, rel_path: str) -> AssetDescription:
         """Metadata for a new file's asset; raise FileProblem to refuse the file."""

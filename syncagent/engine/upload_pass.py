@@ -65,6 +65,7 @@ class UploadPass:
         hooks: PassHooks | None = None,
         dry_run: bool = False,
         defer: Callable[[LocalFile], bool] | None = None,
+        deferred_reason: str | None = None,
         stop: threading.Event | None = None,
         configured_roots: Collection[str] = (),
     ) -> None:
@@ -81,6 +82,9 @@ class UploadPass:
         self.dry_run = dry_run
         # The agent defers files still settling, and stops taking new files on shutdown.
         self.defer = defer
+        # Set when nothing will take deferred files later in this process (a
+        # one-shot sync): they are reported, with this reason, for the next run.
+        self.deferred_reason = deferred_reason
         self.stop = stop or threading.Event()
         self.rules = PathFilter(mapping.include, mapping.exclude)
         self.report = PassReport(str(self.root), mapping.folder_id)
@@ -761,10 +765,30 @@ class UploadPass:
         """
         if self.defer is None:
             return
-        defer = self.defer
+        held: list[str] = []
+
+        def defer(local: LocalFile) -> bool:
+            assert self.defer is not None
+            if not self.defer(local):
+                return False
+            if not self.hooks.holds(local):
+                held.append(local.rel_path)
+            return True
+
         plan.uploads = [f for f in plan.uploads if not defer(f)]
         plan.revisions = [(f, e) for f, e in plan.revisions if not defer(f)]
         plan.checks = [(f, e) for f, e in plan.checks if not defer(f)]
+        if self.deferred_reason is not None:
+            for rel_path in held:
+                log.warning("%s: %s", rel_path, self.deferred_reason)
+                self.report.fail(rel_path, self.deferred_reason, permanent=False)
+                self.ledger.record_failure(
+                    self.mapping_id,
+                    rel_path,
+                    "upload",
+                    self.deferred_reason,
+                    permanent=False,
+                )
 
     def _note_problems(self, tree: LocalTree) -> None:
         """Report what the scan could not take; forget failures of paths now gone."""

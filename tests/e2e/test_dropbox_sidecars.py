@@ -7,6 +7,7 @@ back with plain httpx calls.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from tests.e2e.support import RemoteView, run_sync, write_config
 pytestmark = pytest.mark.e2e
 
 LONG_CJK = "映" * 83 + ".mov"  # 253 bytes: legal, but `<name>.json` cannot exist
+# Files are synced moments after they are written here: no wait for them to settle.
+NO_SETTLE = "[agent]\nsettle_seconds = 0\n"
 
 
 def test_long_names_go_up_and_sidecars_that_are_no_files_fail_their_file(
@@ -34,7 +37,12 @@ def test_long_names_go_up_and_sidecars_that_are_no_files_fail_their_file(
     (inbox / "c.mov").write_bytes(b"c")
     os.mkfifo(inbox / "c.mov.json")
     mapping = {"local": "inbox", "folder_id": 1001, "mode": "dropbox"}
-    config = write_config(tmp_path, emulator.url, [{**mapping, "after_ingest": "move"}])
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [{**mapping, "after_ingest": "move"}],
+        extra=NO_SETTLE,
+    )
 
     first = run_sync(config)
 
@@ -73,7 +81,10 @@ def test_a_file_dropped_again_is_a_new_asset_with_its_new_sidecar(
     inbox.mkdir()
     mapping = {"local": "inbox", "folder_id": 1001, "mode": "dropbox"}
     config = write_config(
-        tmp_path, emulator.url, [{**mapping, "after_ingest": "delete"}]
+        tmp_path,
+        emulator.url,
+        [{**mapping, "after_ingest": "delete"}],
+        extra=NO_SETTLE,
     )
     for gpms_id in (1, 2):
         (inbox / "promo.mov").write_bytes(b"the same cut")
@@ -92,3 +103,39 @@ def test_a_file_dropped_again_is_a_new_asset_with_its_new_sidecar(
         view.close()
     assert sorted(t["gpms_id"] for a in assets for t in a["titles"]) == [1, 2]
     assert sorted(os.listdir(inbox)) == []
+
+
+def test_sync_leaves_a_drop_that_may_still_be_arriving_for_the_next_run(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    clip = inbox / "clip.mov"
+    clip.write_bytes(b"first half, the copy stalls here")  # changed just now
+    mapping = {"local": "inbox", "folder_id": 1001, "mode": "dropbox"}
+    config = write_config(
+        tmp_path, emulator.url, [{**mapping, "after_ingest": "delete"}]
+    )
+
+    early = run_sync(config)
+
+    assert early.returncode == 1
+    assert "may still be arriving" in early.failures()["clip.mov"]
+    assert early.mapping["uploaded"] == 0
+    assert clip.exists()
+
+    clip.write_bytes(b"first half, the copy stalls here, and the second half")
+    settled = time.time() - 10
+    os.utime(clip, (settled, settled))
+    later = run_sync(config)
+
+    assert later.returncode == 0, later.failures()
+    view = RemoteView(emulator.url)
+    try:
+        [asset] = view.folder_assets(1001)
+    finally:
+        view.close()
+    assert asset["size"] == len(
+        b"first half, the copy stalls here, and the second half"
+    )
+    assert not clip.exists()
