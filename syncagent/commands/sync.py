@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 from syncagent.compass import AuthenticationFailed, CompassError
 from syncagent.config import Config, ConfigError, MappingConfig
@@ -34,7 +36,7 @@ def run_sync(config: Config, *, dry_run: bool, as_json: bool, verbose: int) -> i
     interrupt = threading.Event()
     try:
         with (
-            _stop_on_signals(interrupt),
+            _stop_on_signals(interrupt, as_json),
             progress_display(not as_json) as progress,
             open_runtime(config, "sync", progress) as runtime,
         ):
@@ -120,13 +122,13 @@ def _upload(
 
 
 @contextmanager
-def _stop_on_signals(interrupt: threading.Event) -> Iterator[None]:
+def _stop_on_signals(interrupt: threading.Event, as_json: bool) -> Iterator[None]:
     """The first SIGINT or SIGTERM asks the sync to stop at the next part boundary;
     a second one quits at once."""
 
     def ask_to_stop(signum: int, _frame: object) -> None:
         if interrupt.is_set():
-            raise KeyboardInterrupt
+            _quit_now(as_json)
         interrupt.set()
         log.warning(
             "stopping: the parts in flight finish, the rest resumes on the next run "
@@ -139,3 +141,18 @@ def _stop_on_signals(interrupt: threading.Event) -> Iterator[None]:
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+def _quit_now(as_json: bool) -> NoReturn:
+    """A second signal: exit at once, as a kill would. Every step is checkpointed in
+    the ledger, so the next run resumes the transfers cut short."""
+    message = (
+        "stopped at once by a second signal; uploads and downloads in flight resume "
+        "from their checkpoint on the next run"
+    )
+    log.warning("%s", message)
+    if as_json:
+        print_json([], sys.stdout, EXIT_INTERRUPTED, fatal=message)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)

@@ -220,3 +220,46 @@ def test_ctrl_c_stops_at_a_part_boundary_and_the_next_run_resumes(
         assert_mirrored(root, view, 1001)
     finally:
         server.stop()
+
+
+def test_a_second_ctrl_c_quits_at_once_with_130_and_the_next_run_resumes(
+    tmp_path: Path,
+) -> None:
+    server = EmulatorServer(
+        data_dir=tmp_path / "emulator", faults="part:slow@1.0,slow=3"
+    )
+    server.start()
+    try:
+        root = tmp_path / "media"
+        root.mkdir()
+        (root / "take.mov").write_bytes(random.Random(4).randbytes(4 * 5 * MIB))
+        config = write_config(
+            tmp_path, server.url, [{"local": "media", "folder_id": 1001}]
+        )
+        view = RemoteView(server.url)
+        command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 60
+        while view.stats()["part_uploads"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        asked = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+
+        assert process.returncode == 130
+        assert time.monotonic() - asked < 2  # not waiting for the slow parts
+        assert "stopped at once by a second signal" in json.loads(out)["fatal"]
+        assert "Aborted" not in err
+
+        httpx.delete(f"{server.url}/_emulator/faults").raise_for_status()
+        again = run_sync(config)
+
+        assert again.returncode == 0, again.failures()
+        assert again.mapping["uploaded"] == 1
+        assert_mirrored(root, view, 1001)
+    finally:
+        server.stop()
