@@ -126,7 +126,7 @@ _SINGULAR = {
 }
 
 
-def _words(label: str, count: int) -> str:
+def counter_words(label: str, count: int) -> str:
     """A counter's label in words, singular when the count is one."""
     if count == 1 and label in _SINGULAR:
         return _SINGULAR[label]
@@ -139,7 +139,7 @@ def _describe(report: PassReport) -> str:
     for label in _PULL_LABELS if pulled else _UPLOAD_LABELS:
         value = getattr(report, label)
         if value:
-            parts.append(f"{value} {_words(label, value)}")
+            parts.append(f"{value} {counter_words(label, value)}")
     if not parts and not report.failures and report.fatal is None:
         files = "file" if report.unchanged == 1 else "files"
         return f"nothing to do ({report.unchanged} {files} in sync)"

@@ -17,6 +17,7 @@ from functools import partial
 from syncagent.agent.runner import MappingRunner
 from syncagent.agent.scheduler import PassScheduler
 from syncagent.config import MappingConfig
+from syncagent.display import counter_words
 from syncagent.engine.dropbox import ingest_mapping, moves_on_ingest
 from syncagent.engine.progress import NoProgress
 from syncagent.engine.report import PassReport
@@ -169,7 +170,7 @@ def _log_report(report: PassReport) -> None:
         log.error("%s: pass stopped: %s", report.local_root, report.fatal)
         return
     counts = {c: getattr(report, c, 0) for c in _COUNTERS}
-    done = [f"{n} {c}" for c, n in counts.items() if n]
+    done = [f"{n} {counter_words(c, n)}" for c, n in counts.items() if n]
     if report.failures:
         done.append(f"{len(report.failures)} failed")
     if not done:

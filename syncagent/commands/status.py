@@ -59,10 +59,14 @@ def _agent_line(status: Status) -> str:
     return "not running"
 
 
+_ARROWS = {"upload": "->", "download": "<-", "both": "<->"}
+
+
 def _print_mapping(mapping: MappingStatus, out: TextIO) -> None:
     mode = ", drop box" if mapping.mode == "dropbox" else ""
     print(
-        f"{one_line(str(mapping.local_root))} -> Compass folder {mapping.folder_id} "
+        f"{one_line(str(mapping.local_root))} {_ARROWS[mapping.direction]} Compass "
+        f"folder {mapping.folder_id} "
         f"({mapping.direction}{mode})",
         file=out,
     )

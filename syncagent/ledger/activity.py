@@ -104,8 +104,9 @@ class ActivityMixin(LedgerBase):
                     continue
                 if is_alive(running.owner):
                     raise MappingBusy(
-                        f"another syncagent process ({running.owner}) is running a "
-                        f"{running.kind} pass on this mapping"
+                        f"another syncagent process ({running.owner}) is running "
+                        f"{'an' if running.kind == 'upload' else 'a'} {running.kind} "
+                        "pass on this mapping"
                     )
                 running.finished_at = utcnow()
                 running.outcome = "interrupted"

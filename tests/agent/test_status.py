@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -146,3 +147,25 @@ def test_a_pass_left_open_by_a_dead_agent_reads_as_interrupted(tmp_path: Path) -
 
     assert status.mappings[0].last_passes["upload"]["outcome"] == "interrupted"
     assert live.mappings[0].last_passes["upload"]["outcome"] == "running"
+
+
+def test_the_arrow_shows_which_way_a_mapping_syncs(tmp_path: Path) -> None:
+    text = TOML.replace(
+        'mode = "dropbox"\nafter_ingest = "move"\n', 'direction = "download"\n'
+    )
+    text += '[[mapping]]\nlocal = "both"\nfolder_id = 1003\ndirection = "both"\n'
+    (tmp_path / "agent.toml").write_text(text)
+    config = load_config(tmp_path / "agent.toml")
+    ledger = Ledger(config.ledger_url)
+    status = collect_status(config, ledger)
+    ledger.close()
+    out = io.StringIO()
+
+    print_status(status, out)
+
+    heads = [line for line in out.getvalue().splitlines() if "Compass folder" in line]
+    assert [line.split(" Compass folder ")[0].split()[-1] for line in heads] == [
+        "->",
+        "<-",
+        "<->",
+    ]
