@@ -70,8 +70,15 @@ class PathFilter:
         """Whether an include glob matches a file already known not to be excluded."""
         if self._include_all:
             return True
-        name = rel_path.rsplit("/", 1)[-1]
-        return bool(
-            (self._include_name and self._include_name.match(name))
-            or (self._include_path and self._include_path.match(rel_path))
-        )
+        # As with excludes, a glob names a file or a folder it takes whole: a glob
+        # with no '/' any component of the path, one with '/' the path or a folder
+        # above it.
+        parts = rel_path.split("/")
+        if self._include_name and any(self._include_name.match(p) for p in parts):
+            return True
+        if self._include_path:
+            return any(
+                self._include_path.match("/".join(parts[:depth]))
+                for depth in range(1, len(parts) + 1)
+            )
+        return False

@@ -60,3 +60,14 @@ def test_covers_looks_at_every_folder_above_a_file() -> None:
     assert not rules.covers("shoot/raw/a.jpg")
     assert not rules.covers("shoot/a.tmp")
     assert not rules.covers("shoot/a.mov")
+
+
+def test_an_include_names_a_file_or_a_folder_taken_whole() -> None:
+    rules = PathFilter(["clips", "docs/2026", "*.pdf"], [])
+
+    assert rules.includes_file("clips/a.mov")
+    assert rules.includes_file("shoot/clips/deep/b.mov")
+    assert rules.includes_file("docs/2026/plan.txt")
+    assert rules.includes_file("notes/brief.pdf")
+    assert not rules.includes_file("docs/2025/plan.txt")
+    assert not rules.includes_file("shoot/a.mov")
