@@ -173,7 +173,17 @@ def _read_ledger(status: MappingStatus, ledger: Ledger, mapping_id: int) -> None
                 "finished_at": last.finished_at,
                 "outcome": last.outcome or "running",
                 "counts": _counts(last.summary),
+                "fatal": _fatal(last.summary),
             }
+
+
+def _fatal(summary: str | None) -> str | None:
+    """Why a pass stopped short, if it did."""
+    try:
+        fatal = json.loads(summary or "{}").get("fatal")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return fatal if isinstance(fatal, str) else None
 
 
 def _counts(summary: str | None) -> dict[str, int]:

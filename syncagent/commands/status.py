@@ -96,7 +96,8 @@ def _pass_line(last: dict[str, Any]) -> str:
         return f"interrupted (started {_when(last['started_at'])})"
     counts = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in last["counts"].items())
     done = f" ({counts})" if counts else ""
-    return f"{last['outcome']} at {_when(last['finished_at'])}{done}"
+    why = f": {one_line(last['fatal'])}" if last.get("fatal") else ""
+    return f"{last['outcome']} at {_when(last['finished_at'])}{done}{why}"
 
 
 def _when(moment: datetime) -> str:

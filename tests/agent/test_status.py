@@ -169,3 +169,23 @@ def test_the_arrow_shows_which_way_a_mapping_syncs(tmp_path: Path) -> None:
         "<-",
         "<->",
     ]
+
+
+def test_a_pass_that_stopped_short_says_why(tmp_path: Path) -> None:
+    (tmp_path / "agent.toml").write_text(TOML)
+    config = load_config(tmp_path / "agent.toml")
+    (tmp_path / "plain").mkdir()
+    ledger = Ledger(config.ledger_url)
+    plain_id = ledger.ensure_mapping(str(tmp_path / "plain"), 1001)
+    pass_id = ledger.start_pass(plain_id, "upload", "me", lambda owner: False)
+    why = "Compass cannot be reached; the pass stopped: 8 attempts in 13 s"
+    ledger.finish_pass(pass_id, "error", {"fatal": why, "folder_id": 1001})
+    status = collect_status(config, ledger)
+    ledger.close()
+    out = io.StringIO()
+
+    print_status(status, out)
+
+    [line] = [x for x in out.getvalue().splitlines() if "last upload pass" in x]
+    assert line.startswith("  last upload pass: error at ")
+    assert line.endswith(f": {why}")
