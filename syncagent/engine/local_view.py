@@ -54,7 +54,7 @@ class FileNames:
     """The regular files of one directory, found by their NFC form or by the asset
     their name is tagged with (`photo (asset 7).jpg`): names a pull may have given."""
 
-    by_nfc: dict[str, str] = field(default_factory=dict)
+    by_nfc: dict[str, list[str]] = field(default_factory=dict)
     by_asset: dict[int, list[str]] = field(default_factory=dict)
 
 
@@ -65,7 +65,8 @@ def file_names(view: LocalView, rel_dir: str) -> FileNames:
         if kind != "file":
             continue
         nfc = unicodedata.normalize("NFC", name)
-        found.by_nfc.setdefault(nfc, name)
+        # Two names may differ only in normal form (`café` composed and not).
+        found.by_nfc.setdefault(nfc, []).append(name)
         asset_id = tagged_asset_id(nfc)
         if asset_id is not None:
             found.by_asset.setdefault(asset_id, []).append(name)

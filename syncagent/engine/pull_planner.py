@@ -506,7 +506,7 @@ class _Planner:
         index = self.file_names.get(origin)
         if index is None:
             index = self.file_names[origin] = file_names(self.local, origin)
-        found = [index.by_nfc[wanted]] if wanted in index.by_nfc else []
+        found = list(index.by_nfc.get(wanted, []))
         tag = f"asset {asset_id}"
         found += [
             n

@@ -204,3 +204,15 @@ def test_two_assets_never_claim_one_local_file() -> None:
     assert [r.entry.asset_id for r in result.records] == [1]
     assert fetched(result) == {"a (asset 2).txt": ("new", 2)}
     assert replace(result.records[0].entry).rel_path == "a.txt"
+
+
+def test_two_local_names_that_differ_only_in_normal_form_are_both_recognised() -> None:
+    nfc, nfd = "café.txt", unicodedata.normalize("NFD", "café.txt")
+    remote = tree(assets=[asset(217, nfc, "composed"), asset(218, nfd, "decomposed")])
+    local = seeded((nfc, 1), (nfd, 2))
+
+    result = plan(remote, [], local, local_md5={nfc: "composed", nfd: "decomposed"})
+
+    recorded = {r.entry.asset_id: r.entry.rel_path for r in result.records}
+    assert recorded == {217: nfc, 218: nfd}
+    assert result.fetches == []
