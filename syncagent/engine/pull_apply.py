@@ -166,7 +166,9 @@ class PullApplier:
             # Moved already by a run that stopped before recording it.
         self.ledger.rename_entry(self.mapping_id, op.old_rel_path, op.entry)
         self.report.count("renamed")
-        log.info("%s: renamed from %s in Compass", op.entry.rel_path, op.old_rel_path)
+        log.info(
+            "%s: renamed from %s to follow Compass", op.entry.rel_path, op.old_rel_path
+        )
 
     def fetch(self, op: Fetch) -> None:
         """Download an asset's file into place and record it."""
