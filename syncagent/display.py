@@ -16,17 +16,47 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from syncagent.engine.progress import NoProgress
 from syncagent.engine.progress import Progress as ProgressEvents
 from syncagent.engine.pull_report import PullReport
 from syncagent.engine.report import PassReport
 from syncagent.logs import ScrubbingFormatter, one_line
+
+
+class _Amount(ProgressColumn):
+    """Done and total: a count on the files bar, sizes on the bytes bar."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._count = MofNCompleteColumn()
+        self._size = DownloadColumn()
+
+    def render(self, task: Task) -> Text:
+        column = self._size if task.description == "bytes" else self._count
+        return column.render(task)
+
+
+class _Rate(ProgressColumn):
+    """Files per second on the files bar, a transfer rate on the bytes bar."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._speed = TransferSpeedColumn()
+
+    def render(self, task: Task) -> Text:
+        if task.description == "bytes":
+            return self._speed.render(task)
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:.1f} files/s", style="green")
 
 
 class BarProgress:
@@ -69,9 +99,8 @@ def progress_display(enabled: bool) -> Iterator[ProgressEvents]:
     bar = Progress(
         TextColumn("[bold]{task.description:>5}"),
         BarColumn(),
-        MofNCompleteColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
+        _Amount(),
+        _Rate(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
