@@ -164,6 +164,17 @@ class UploadPass:
             self.client, self.ledger, self.mapping_id, self.mapping.folder_id, synced
         )
         self._make_folders(folders, plan.folders)
+        # Recording a folder clears its failures; one that could not be listed
+        # keeps its failure all the same.
+        for problem in tree.problems:
+            if problem.rel_path in tree.dirs and problem.rel_path in plan.folders:
+                self.ledger.record_failure(
+                    self.mapping_id,
+                    problem.rel_path,
+                    "upload",
+                    problem.reason,
+                    permanent=True,
+                )
 
         # Step: transfer — content checks, revisions, renames and new files.
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="file") as pool:

@@ -557,3 +557,27 @@ def test_a_new_exclude_forgets_files_but_removes_no_asset(
     assert result.returncode == 0, result.failures()
     assert (result.mapping["removed"], result.mapping["forgotten"]) == (0, 2)
     assert sorted(view.tree(1001)) == ["a.mov", "b.jpg", "raw/c.jpg"]
+
+
+def test_a_folder_unreadable_from_the_first_sync_stays_listed_as_failed(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    root = tmp_path / "media"
+    (root / "locked").mkdir(parents=True)
+    (root / "ok.txt").write_text("ok")
+    (root / "locked").chmod(0)
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    try:
+        result = run_sync(config, unprivileged=True)
+    finally:
+        (root / "locked").chmod(0o755)
+
+    assert set(result.failures()) == {"locked"}
+    ledger = ledger_of(config)
+    try:
+        [mapping_id] = ledger.mappings()
+        assert [f.rel_path for f in ledger.failures(mapping_id)] == ["locked"]
+    finally:
+        ledger.close()
