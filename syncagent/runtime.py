@@ -210,7 +210,7 @@ def _run_recorded(
         upload_pass.report.fatal = str(exc)
         return upload_pass.report
     report = upload_pass.run()
-    outcome = "interrupted" if upload_pass.stop.is_set() else report.outcome
+    outcome = "interrupted" if upload_pass.cut_short else report.outcome
     ledger.finish_pass(pass_id, outcome, report.to_dict())
     return report
 

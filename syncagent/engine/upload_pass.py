@@ -28,7 +28,7 @@ from syncagent.engine.hashing import md5_of_file
 from syncagent.engine.hooks import AssetDescription, PassHooks
 from syncagent.engine.identity import owner_is_alive
 from syncagent.engine.planner import Rename, UploadPlan, parent_of, plan_upload_pass
-from syncagent.engine.problems import FileProblem, FileVanished
+from syncagent.engine.problems import FileProblem, FileVanished, UploadStopped
 from syncagent.engine.progress import Progress
 from syncagent.engine.report import PassReport
 from syncagent.engine.scanner import LocalFile, LocalTree, scan_tree, stat_file
@@ -91,6 +91,8 @@ class UploadPass:
         self._moves: list[Rename] = []
         self._resumed: set[str] = set()
         self._verified: set[str] = set()
+        # Whether a stop left some of the planned work for the next pass.
+        self.cut_short = False
         self.configured_roots = set(configured_roots) | {str(self.root)}
         self._halted = threading.Event()
         self._descriptions: dict[str, AssetDescription] = {}
@@ -198,6 +200,8 @@ class UploadPass:
         # Step: settle files that are gone locally, and moves.
         if not self._stopping():
             self._settle_deleted(plan)
+        elif plan.removals or plan.forgets or plan.moved or self._moves:
+            self.cut_short = True
 
     # -- the two ends -----------------------------------------------------------
 
@@ -302,10 +306,12 @@ class UploadPass:
         """Run one file's work; record its failure instead of raising."""
         if self._stopping():
             log.debug("%s: left for the next run (stopping)", rel_path)
+            self.cut_short = True
             return
         try:
             action(*args)
         except FileProblem as exc:
+            self.cut_short = self.cut_short or isinstance(exc, UploadStopped)
             self._failed(rel_path, exc.reason, exc)
         except AuthenticationFailed:
             raise
@@ -531,6 +537,7 @@ class UploadPass:
         room = threading.BoundedSemaphore(3 * CREATE_BATCH)
         for start in range(0, len(new_files), CREATE_BATCH):
             if self._stopping():
+                self.cut_short = True
                 return
             batch = new_files[start : start + CREATE_BATCH]
             self._pause_for_recent(batch)

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from syncagent.emulator.server import EmulatorServer
+from syncagent.ledger import Ledger
 from tests.e2e.support import (
     SYNCAGENT,
     RemoteView,
@@ -177,6 +178,17 @@ def test_faults_token_expiry_and_expiring_urls_still_sync_everything(
         server.stop()
 
 
+def last_upload_outcome(config: Path, root: Path) -> str | None:
+    ledger = Ledger(f"sqlite:///{config.parent / 'state' / 'ledger.db'}")
+    try:
+        mapping_id = ledger.find_mapping(str(root), 1001)
+        assert mapping_id is not None
+        last = ledger.last_pass(mapping_id, "upload")
+        return None if last is None else last.outcome
+    finally:
+        ledger.close()
+
+
 def test_ctrl_c_stops_at_a_part_boundary_and_the_next_run_resumes(
     tmp_path: Path,
 ) -> None:
@@ -210,12 +222,14 @@ def test_ctrl_c_stops_at_a_part_boundary_and_the_next_run_resumes(
         assert failure["rel_path"] == "long take.mov"
         assert "resumes from the parts sent" in failure["reason"]
         sent_first = view.stats()["part_bytes_received"]
+        assert last_upload_outcome(config, root) == "interrupted"
 
         httpx.delete(f"{server.url}/_emulator/faults").raise_for_status()
         again = run_sync(config)
 
         assert again.returncode == 0
         assert again.mapping["uploaded"] == 1
+        assert last_upload_outcome(config, root) == "ok"
         assert view.stats()["part_bytes_received"] - sent_first < 12 * 5 * MIB
         assert_mirrored(root, view, 1001)
     finally:
