@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _MAX_JSON_BYTES = 16 << 20
+OUT_OF_RANGE = "a number in the request is out of range (at most 9223372036854775807)"
 
 
 class ApiError(Exception):
@@ -88,6 +89,10 @@ def api_route(method: str, path: str, handler: Handler, *, auth: bool = True) ->
             response = await handler(Call(request, ctx, user, body))
         except ApiError as exc:
             response = error_response(exc.status, *exc.messages)
+        except OverflowError:
+            # An ID or number past 64 bits cannot name any record nor fit any
+            # field: the request is invalid, not the server broken.
+            response = error_response(422, OUT_OF_RANGE)
         if user is not None:
             response.headers["authorization-refresh-data"] = ctx.tokens.refresh_data(
                 user.id

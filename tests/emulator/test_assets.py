@@ -274,3 +274,23 @@ def test_the_id_of_a_deleted_asset_is_never_given_out_again(api: Api) -> None:
     second = create("second.txt")
 
     assert second > first
+
+
+def test_numbers_past_64_bits_are_invalid_requests_not_server_errors(
+    api: Api,
+) -> None:
+    big = 99999999999999999999999
+    asset_id = api.upload(1001, "a.txt", b"hello")
+
+    answers = [
+        api.get(f"/api/v1/asset_items/{big}"),
+        api.post("/api/v1/asset_items/batch", {"ids": [big]}),
+        api.multipart(asset_id, "initiate", {"part_size": big}),
+        api.post("/api/v1/folders", {"name": "x", "parent_id": big}),
+        api.get("/api/v1/search", params={"query": "*", "page": 2**63}),
+    ]
+    after = api.get(f"/api/v1/asset_items/{asset_id}")  # the connection still serves
+
+    assert [a.status_code for a in answers] == [422] * 5, [a.text for a in answers]
+    assert "out of range" in answers[0].json()["errors"][0]
+    assert after.status_code == 200
