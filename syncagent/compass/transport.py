@@ -133,6 +133,8 @@ class Session:
         self._token: Token | None = None
         self._unreachable_until = 0.0
         self._token_lock = threading.Lock()
+        self._absorbed = ""
+        """The last refresh header read: Compass repeats one on every answer."""
 
     def __repr__(self) -> str:
         return f"Session({self.base_url!r}, user={self.username!r})"
@@ -141,6 +143,9 @@ class Session:
 
     def token(self) -> Token:
         """A token valid for a while yet, logging in when there is none."""
+        token = self._token
+        if token is not None and time.time() < token.renew_at:
+            return token  # the usual case: no lock for the calls in flight to share
         with self._token_lock:
             token = self._token
             if token is None or time.time() >= token.renew_at:
@@ -155,8 +160,11 @@ class Session:
 
     def _absorb_refresh(self, response: httpx.Response) -> None:
         raw = response.headers.get(REFRESH_HEADER)
-        if not raw:
+        if not raw or raw == self._absorbed:
+            # The same value comes back on every answer for a while (and with many
+            # calls in flight): read it, and warn about it, once.
             return
+        self._absorbed = raw
         try:
             data = json.loads(raw)
             fresh = make_token(str(data["access_token"]), float(data["expires_at"]))
