@@ -261,6 +261,9 @@ class DropBoxHooks(PassHooks):
         after = self.mapping.after_ingest
         if after == "keep":
             return
+        entry = self.ledger.entry(self.mapping_id, rel_path)
+        if entry is not None and not self._still_verified(rel_path, entry):
+            return
         if after == "move":
             moved = self._move(rel_path, DONE)
             if moved is None:
@@ -272,6 +275,25 @@ class DropBoxHooks(PassHooks):
             log.info("%s: asset %d; deleted from the drop box", rel_path, asset_id)
         # The file left the root on purpose: it must not read as a local deletion.
         self.ledger.remove_entries(self.mapping_id, [rel_path])
+
+    def _still_verified(self, rel_path: str, entry: EntryRecord) -> bool:
+        """Whether the file at `rel_path` is still the one verified in Compass. One
+        put in its place meanwhile (a copy tool's rename over it) is a new drop: it
+        stays for the next pass, and the verified one's entry is forgotten."""
+        try:
+            found = self.safe.identity(rel_path)
+        except (UnsafePath, OSError):
+            found = None
+        if found is None or found == _identity_of(entry):
+            return True  # gone already, or still the same: after_ingest goes on
+        log.info(
+            "%s: asset %d holds the file as it was; a new file took its place while "
+            "it went up and stays for the next pass, as a new drop",
+            rel_path,
+            entry.asset_id or 0,
+        )
+        self.ledger.remove_entries(self.mapping_id, [rel_path])
+        return False
 
     def failed(self, rel_path: str, reason: str, *, permanent: bool) -> None:
         """Move a file retrying cannot fix to failed/, with the reason beside it."""

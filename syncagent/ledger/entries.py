@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -67,10 +68,19 @@ class EntriesMixin(LedgerBase):
 
     # -- entries --------------------------------------------------------------
 
+    def entry(self, mapping_id: int, rel_path: str) -> EntryRecord | None:
+        """The entry of one path, if the ledger has it."""
+        return self._entries_where(
+            Entry.mapping_id == mapping_id, Entry.rel_path == rel_path
+        ).get(rel_path)
+
     def entries(self, mapping_id: int) -> dict[str, EntryRecord]:
         """Every entry of a mapping by relative path."""
+        return self._entries_where(Entry.mapping_id == mapping_id)
+
+    def _entries_where(self, *conditions: Any) -> dict[str, EntryRecord]:
         # Plain rows, not ORM objects: a pass reads every entry of a large tree.
-        query = select(*ENTRY_COLUMNS).where(Entry.mapping_id == mapping_id)
+        query = select(*ENTRY_COLUMNS).where(*conditions)
         try:
             with self.engine.connect() as connection:
                 rows = connection.execute(query).all()

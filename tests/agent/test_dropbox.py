@@ -314,6 +314,25 @@ def test_delete_mode_deletes_file_and_sidecar(tmp_path: Path, ledger: Ledger) ->
     assert ledger.entries(mapping_id) == {}
 
 
+@pytest.mark.parametrize("after", ["move", "delete"])
+def test_a_file_put_in_place_of_the_verified_one_is_left_as_a_new_drop(
+    tmp_path: Path, ledger: Ledger, after: str
+) -> None:
+    root = tmp_path / "box"
+    root.mkdir()
+    hooks, mapping_id = make_hooks(root, ledger, after=after)
+    (root / "rep.bin").write_bytes(b"the version that went up")
+    record(ledger, mapping_id, root, "rep.bin")
+    (root / ".rep.tmp").write_bytes(b"a newer version")  # a copy tool's save
+    os.replace(root / ".rep.tmp", root / "rep.bin")
+
+    hooks.synced("rep.bin", 7)
+
+    assert (root / "rep.bin").read_bytes() == b"a newer version"
+    assert not (root / "done").exists()
+    assert ledger.entries(mapping_id) == {}  # the next pass takes it as a new drop
+
+
 def test_keep_mode_leaves_the_file_synced(tmp_path: Path, ledger: Ledger) -> None:
     hooks, mapping_id = make_hooks(tmp_path, ledger, after="keep")
     (tmp_path / "a.jpg").write_bytes(b"a")
