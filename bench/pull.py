@@ -17,6 +17,7 @@ import hashlib
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -132,8 +133,11 @@ def plain_downloads(
         }
         url = client.post("/api/v3/downloads", json=body).json()["url"]
         written = 0
+        # Presigned: S3 refuses a second auth mechanism, so no bearer token.
+        request = client.build_request("GET", url)
+        del request.headers["authorization"]
         with (
-            client.stream("GET", url, headers={"authorization": ""}) as response,
+            closing(client.send(request, stream=True)) as response,
             open(target / asset["name"], "wb") as out,
         ):
             for chunk in response.iter_bytes(1024 * 1024):

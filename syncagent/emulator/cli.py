@@ -104,6 +104,16 @@ def _parse_folder(
     "corrupt. WHEN: a rate (0.1), the Nth request (#3), from the Nth on (#3+) "
     "or every Nth (%5). Also changeable at runtime via /_emulator/faults.",
 )
+@click.option(
+    "--ingest-delay",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="After complete answers, keep the asset as it was (a new one 'created', "
+    "with no size nor checksum) for this long on the emulator's clock, as an "
+    "asynchronous ingest would. 0: complete at once.",
+)
 def emulator_command(
     *,
     host: str,
@@ -114,6 +124,7 @@ def emulator_command(
     token_ttl: float,
     url_ttl: float,
     faults: str | None,
+    ingest_delay: float,
 ) -> None:
     """Serve a local Compass API emulator until Ctrl-C.
 
@@ -132,6 +143,7 @@ def emulator_command(
         token_ttl=token_ttl,
         url_ttl=url_ttl,
         faults=faults,
+        ingest_delay=ingest_delay,
     )
     try:
         url = server.start()

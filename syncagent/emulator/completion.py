@@ -1,7 +1,12 @@
-"""Completing an upload: check the parts, join them off the event loop, record it."""
+"""Completing an upload: check the parts, join them off the event loop, record it.
+
+With an ingest delay (--ingest-delay) the file is stored at once but the asset
+takes it only later: see ingest.py.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import mimetypes
 import uuid
@@ -15,6 +20,7 @@ from syncagent.emulator.assembly import Layout
 from syncagent.emulator.db import (
     Asset,
     Part,
+    PendingIngest,
     Record,
     Revision,
     StoredObject,
@@ -78,13 +84,14 @@ _NEW_FILE_RENAMED = _NEW_FILE.values(
 )
 """For a revision or replacement: the asset takes the new file's name too."""
 _ADD_REVISION = insert(Revision)
-_MARK_COMPLETE = (
+_MOVE_STATE = (
     update(Upload)
-    .where(Upload.id == bindparam("of_upload"), Upload.state == "initiated")
-    .values(state="complete")
+    .where(Upload.id == bindparam("of_upload"), Upload.state == bindparam("from"))
+    .values(state=bindparam("to"))
 )
 """Changes no row once the upload was abandoned or its asset deleted."""
 _DROP_PARTS = delete(Part).where(Part.upload_id == bindparam("of_upload"))
+_HOLD = insert(PendingIngest)
 
 
 def parts_of(db: Connection, upload_id: int) -> list[Record]:
@@ -112,17 +119,25 @@ async def finish_upload(
         layout = Layout(upload.file_size, upload.part_size, upload.part_count)
         md5_hex = await ctx.assembler.finish(upload.key, layout, dest_key)
 
-    asset_id, asset_class, stale = _record(ctx, upload, dest_key, md5_hex)
-    for key in stale:
-        ctx.objects.delete(key)
-    if makes_proxies(asset_class):
-        ctx.proxy_jobs.submit(asset_id, dest_key, asset_class)
-    logger.info(
-        "asset %s: %s upload complete (%d bytes)",
-        asset_id,
-        upload.kind,
-        upload.file_size,
-    )
+    with ctx.engine.begin() as db:
+        _store(ctx, db, upload, dest_key, multipart_etag(parts))
+        if ctx.ingest_delay > 0:
+            ready_at = _hold(ctx, db, upload, dest_key, md5_hex)
+            adopted = None
+        else:
+            adopted = adopt(ctx, db, upload, dest_key, md5_hex)
+    if adopted is None:
+        ctx.ingests.note(ready_at)
+        logger.info("asset %s: upload complete, ingest pending", upload.asset_id)
+    else:
+        after_adopt(ctx, upload, dest_key, adopted)
+
+
+def multipart_etag(parts: Sequence[Any]) -> str:
+    """S3's ETag of an object assembled from `parts` (Part records, by number): the
+    MD5 of their binary MD5s joined, then a dash and their count."""
+    digests = b"".join(bytes.fromhex(part.md5) for part in parts)
+    return f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(parts)}"
 
 
 def completion_errors(upload: Any, parts: Sequence[Any]) -> list[str]:
@@ -156,31 +171,76 @@ def completion_errors(upload: Any, parts: Sequence[Any]) -> list[str]:
     return errors
 
 
-def _record(
-    ctx: EmulatorContext, upload: Record, dest_key: str, md5_hex: str
-) -> tuple[int, str, list[str]]:
-    """Make the new file the asset's; return its ID, class and stale object keys."""
-    with ctx.engine.begin() as db:
-        if not db.execute(_MARK_COMPLETE, {"of_upload": upload.id}).rowcount:
-            ctx.objects.delete(dest_key)
-            raise ApiError(422, "the upload was superseded while it was completing")
+def _store(
+    ctx: EmulatorContext, db: Connection, upload: Record, dest_key: str, etag: str
+) -> None:
+    """Mark the upload done and record its file as a stored object."""
+    state = "ingesting" if ctx.ingest_delay > 0 else "complete"
+    moved = db.execute(
+        _MOVE_STATE, {"of_upload": upload.id, "from": "initiated", "to": state}
+    )
+    if not moved.rowcount:
+        ctx.objects.delete(dest_key)
+        raise ApiError(422, "the upload was superseded while it was completing")
 
-        content_type = mimetypes.guess_type(upload.filename)[0]
-        db.execute(
-            _ADD_OBJECT,
-            {
-                "key": dest_key,
-                "filename": upload.filename,
-                "content_type": content_type or "application/octet-stream",
-                "size": upload.file_size,
-                "md5": md5_hex,
-            },
-        )
-        stale = _release_old_file(db, upload)
-        now = ctx.clock.now_ms()
-        asset_class = _adopt_file(db, upload, dest_key, md5_hex, now=now)
-        db.execute(_DROP_PARTS, {"of_upload": upload.id})
-        return upload.asset_id, asset_class, stale
+    content_type = mimetypes.guess_type(upload.filename)[0]
+    db.execute(
+        _ADD_OBJECT,
+        {
+            "key": dest_key,
+            "filename": upload.filename,
+            "content_type": content_type or "application/octet-stream",
+            "size": upload.file_size,
+            "md5": etag,
+        },
+    )
+    db.execute(_DROP_PARTS, {"of_upload": upload.id})
+
+
+def _hold(
+    ctx: EmulatorContext, db: Connection, upload: Record, dest_key: str, md5_hex: str
+) -> int:
+    """Leave the asset as it is until the ingest delay has passed; return when
+    that is (epoch ms)."""
+    ready_at = ctx.clock.now_ms() + round(ctx.ingest_delay * 1000)
+    db.execute(
+        _HOLD,
+        {
+            "upload_id": upload.id,
+            "asset_id": upload.asset_id,
+            "object_key": dest_key,
+            "checksum": md5_hex,
+            "ready_at": ready_at,
+        },
+    )
+    return ready_at
+
+
+def adopt(
+    ctx: EmulatorContext, db: Connection, upload: Record, dest_key: str, md5_hex: str
+) -> tuple[str, list[str]]:
+    """Make the stored file `dest_key` the asset's; return the asset's class and
+    the object keys no longer needed (delete them after the transaction)."""
+    stale = _release_old_file(db, upload)
+    asset_class = _adopt_file(db, upload, dest_key, md5_hex, now=ctx.clock.now_ms())
+    return asset_class, stale
+
+
+def after_adopt(
+    ctx: EmulatorContext, upload: Record, dest_key: str, adopted: tuple[str, list[str]]
+) -> None:
+    """Once adopt() is committed: drop the stale files, start the proxies."""
+    asset_class, stale = adopted
+    for key in stale:
+        ctx.objects.delete(key)
+    if makes_proxies(asset_class):
+        ctx.proxy_jobs.submit(upload.asset_id, dest_key, asset_class)
+    logger.info(
+        "asset %s: %s upload complete (%d bytes)",
+        upload.asset_id,
+        upload.kind,
+        upload.file_size,
+    )
 
 
 def _release_old_file(db: Connection, upload: Record) -> list[str]:

@@ -9,6 +9,7 @@ from syncagent.emulator.assembly import Assembler
 from syncagent.emulator.clock import Clock
 from syncagent.emulator.db import dispose, engine_of, open_database
 from syncagent.emulator.grants import install as install_grants
+from syncagent.emulator.ingest import Ingests
 from syncagent.emulator.objects import ObjectStore
 from syncagent.emulator.proxy_jobs import ProxyJobs
 from syncagent.emulator.secrets_store import derive_key, load_secret
@@ -21,10 +22,18 @@ from syncagent.emulator.users import Accounts
 class EmulatorContext:
     """The emulator's state: database, files, clock, keys, counters, workers."""
 
-    def __init__(self, data_dir: Path, token_ttl: float, url_ttl: float) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        token_ttl: float,
+        url_ttl: float,
+        ingest_delay: float = 0.0,
+    ) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self.url_ttl = url_ttl
+        self.ingest_delay = ingest_delay
+        """Seconds between `complete` and the asset showing the new file (0: none)."""
         self.clock = Clock()
         secret = load_secret(data_dir)
         self.tokens = TokenIssuer(derive_key(secret, "jwt"), self.clock, token_ttl)
@@ -38,6 +47,7 @@ class EmulatorContext:
         self.assembler = Assembler(self.objects)
         self.stats = Stats()
         self.proxy_jobs = ProxyJobs(self.sessions, self.objects)
+        self.ingests = Ingests(self.engine)
         self.completions: dict[int, asyncio.Future[None]] = {}
         """Assembly work in progress, by upload ID (touched on the event loop only)."""
 

@@ -143,7 +143,8 @@ class Upload(Base):
     kind: Mapped[str] = mapped_column(String(20))
     """'create', 'revision' or 'replace'."""
     state: Mapped[str] = mapped_column(String(20))
-    """'created', 'initiated', 'complete' or 'abandoned'."""
+    """'created', 'initiated', 'ingesting' (complete answered, the asset not yet
+    updated: see PendingIngest), 'complete' or 'abandoned'."""
     key: Mapped[str | None] = mapped_column(String(64), unique=True)
     """Bucket key of the parts; a new one on every initiate."""
     filename: Mapped[str] = mapped_column(String(1000))
@@ -196,7 +197,30 @@ class StoredObject(Base):
     filename: Mapped[str] = mapped_column(String(1000))
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int]
-    md5: Mapped[str] = mapped_column(String(32))
+    md5: Mapped[str] = mapped_column(String(40))
+    """The object's S3 ETag, unquoted (the column keeps its first name so that older
+    data directories work): the MD5 hex of its bytes, or for a source assembled by
+    a multipart upload, S3's "<MD5 of the parts' binary MD5s>-<part count>"."""
+
+
+class PendingIngest(Base):
+    """An upload completed (204) whose asset is not updated yet: --ingest-delay.
+
+    The file is stored already (a StoredObject); the asset takes it, as a complete
+    upload does, once the emulator's clock reaches `ready_at` (ingest.py). A table
+    of its own, without foreign keys, so that older data directories keep working
+    and deleting an asset needs no order.
+    """
+
+    __tablename__ = "pending_ingests"
+
+    upload_id: Mapped[int] = mapped_column(primary_key=True)
+    asset_id: Mapped[int] = mapped_column(index=True)
+    object_key: Mapped[str] = mapped_column(String(200))
+    checksum: Mapped[str] = mapped_column(String(32))
+    """MD5 hex of the whole file."""
+    ready_at: Mapped[int] = mapped_column(index=True)
+    """Epoch milliseconds (emulator clock) when the asset shows the new file."""
 
 
 class Proxy(Base):

@@ -207,7 +207,8 @@ def _claim_errors(claims: dict[int, str | None], md5s: dict[int, str]) -> list[s
 
 
 async def complete(call: Call) -> Response:
-    """Assemble the parts into the asset's file; answer once it is complete.
+    """Assemble the parts into the asset's file; answer once it is stored (and the
+    asset complete, unless an ingest delay holds that back: ingest.py).
 
     Repeating it is safe: a second call while the first is still assembling
     waits for the same work, and a call after success answers 204 again.
@@ -215,7 +216,7 @@ async def complete(call: Call) -> Response:
     asset_id = call.path_int("asset_id")
     with call.ctx.engine.connect() as db:
         upload = current_upload(db, call, asset_id)
-        if upload is not None and upload.state == "complete":
+        if upload is not None and upload.state in ("ingesting", "complete"):
             return no_content()
         running = call.ctx.completions.get(upload.id) if upload else None
         if running is None:

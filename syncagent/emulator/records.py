@@ -11,6 +11,7 @@ from syncagent.emulator.db import (
     Asset,
     AssetFolder,
     Part,
+    PendingIngest,
     Proxy,
     Revision,
     StoredObject,
@@ -52,6 +53,9 @@ def delete_asset(session: Session, asset: Asset) -> tuple[list[str], list[str]]:
         )
     )
     object_keys += [key for key in {*revision_keys, asset.object_key} if key]
+    pending = select(PendingIngest.object_key).where(PendingIngest.asset_id == asset_id)
+    object_keys += list(session.scalars(pending))
+    session.execute(delete(PendingIngest).where(PendingIngest.asset_id == asset_id))
     session.execute(delete(StoredObject).where(StoredObject.key.in_(object_keys)))
     session.execute(delete(Revision).where(Revision.asset_id == asset_id))
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -34,6 +36,11 @@ _SIGNATURE_ERRORS = {
         "The request signature we calculated does not match the signature you provided",
     ),
 }
+
+_ONE_AUTH_MECHANISM = (
+    "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+    "Signature query string parameter or the Authorization header should be specified"
+)
 
 _PART_TARGET = (
     select(
@@ -85,9 +92,14 @@ def s3_error(status: int, code: str, message: str) -> Response:
     return Response(body, status_code=status, media_type="application/xml")
 
 
-def _check_signature(request: Request, method: str) -> Response | None:
+def _check_signature(request: Request) -> Response | None:
+    """Refuse a URL not signed for this request's method, or also authorized by a
+    header (S3 takes one auth mechanism per request)."""
+    if "authorization" in request.headers:
+        return s3_error(400, "InvalidArgument", _ONE_AUTH_MECHANISM)
+
     ctx: EmulatorContext = request.app.state.ctx
-    problem = ctx.signer.check(method, request.url.path, request.query_params)
+    problem = ctx.signer.check(request.method, request.url.path, request.query_params)
     if problem is None:
         return None
     code, message = _SIGNATURE_ERRORS[problem]
@@ -98,7 +110,11 @@ async def put_part(request: Request) -> Response:
     """Receive one part, streamed to disk; answer its MD5 as the ETag."""
     ctx: EmulatorContext = request.app.state.ctx
     ctx.stats.count_request("PUT /s3/parts/{key}/{part_number}")
-    refused = _check_signature(request, "PUT") or _check_length(request)
+    refused = (
+        _check_signature(request)
+        or _check_length(request)
+        or _check_content_md5(request)
+    )
     if refused is not None:
         return refused
 
@@ -132,6 +148,14 @@ async def _receive(
         logger.debug("part %s of upload %s: client went away mid-body", number, key)
         return Response(status_code=400)
 
+    expected_md5 = request.headers.get("content-md5")
+    if expected_md5 is not None and _md5_of(expected_md5) != sink.md5_hex:
+        sink.drop()
+        return s3_error(
+            400,
+            "BadDigest",
+            "The Content-MD5 you specified did not match what we received.",
+        )
     if not _record_part(ctx, target, part, sink):
         sink.drop()
         return _no_such_upload()
@@ -157,6 +181,23 @@ def _check_length(request: Request) -> Response | None:
             "Your proposed upload exceeds the maximum allowed size",
         )
     return None
+
+
+def _check_content_md5(request: Request) -> Response | None:
+    """Refuse a Content-MD5 header that is not the base64 of 16 bytes."""
+    given = request.headers.get("content-md5")
+    if given is None or _md5_of(given) is not None:
+        return None
+    return s3_error(400, "InvalidDigest", "The Content-MD5 you specified was invalid.")
+
+
+def _md5_of(content_md5: str) -> str | None:
+    """The MD5 hex a Content-MD5 header states; None when it is malformed."""
+    try:
+        digest = base64.b64decode(content_md5.strip(), validate=True)
+    except binascii.Error:
+        return None
+    return digest.hex() if len(digest) == 16 else None
 
 
 async def _counted(ctx: EmulatorContext, request: Request) -> AsyncIterator[bytes]:
@@ -211,10 +252,14 @@ def _record_part(
 
 
 async def get_object(request: Request) -> Response:
-    """Serve a stored object (GET or HEAD), honouring a single Range."""
+    """Serve a stored object (GET or HEAD), honouring a single Range.
+
+    As in S3 the method is part of the signature: a URL signed for GET does not
+    serve HEAD (the API hands out GET URLs only).
+    """
     ctx: EmulatorContext = request.app.state.ctx
     ctx.stats.count_request(f"{request.method} /s3/objects/{{key}}")
-    denied = _check_signature(request, "GET")
+    denied = _check_signature(request)
     if denied is not None:
         return denied
 

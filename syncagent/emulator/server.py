@@ -42,6 +42,7 @@ class EmulatorServer:
         token_ttl: float = 3600,
         url_ttl: float = 900,
         faults: str | None = None,
+        ingest_delay: float = 0.0,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.host = host
@@ -51,6 +52,7 @@ class EmulatorServer:
         self.token_ttl = token_ttl
         self.url_ttl = url_ttl
         self.faults = faults
+        self.ingest_delay = ingest_delay
         self.url = ""
         self._ctx: EmulatorContext | None = None
         self._server: _EmbeddedServer | None = None
@@ -60,7 +62,9 @@ class EmulatorServer:
         """Seed the data dir and serve; return "http://HOST:PORT" once listening."""
         if self._thread is not None:
             return self.url
-        ctx = EmulatorContext(self.data_dir, self.token_ttl, self.url_ttl)
+        ctx = EmulatorContext(
+            self.data_dir, self.token_ttl, self.url_ttl, self.ingest_delay
+        )
         try:
             with ctx.sessions.begin() as session:
                 seed(session, self.users, self.folders, ctx.clock.now_ms())

@@ -82,6 +82,8 @@ def api_route(method: str, path: str, handler: Handler, *, auth: bool = True) ->
         ctx: EmulatorContext = request.app.state.ctx
         ctx.stats.count_request(route_name)
         user: Account | None = None
+        # First, so that whatever this call reads or changes sees every ingest due.
+        ctx.ingests.settle_due(ctx)
         try:
             if auth:
                 user = _authenticate(request, ctx)

@@ -99,6 +99,12 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
+def multipart_etag(parts: list[bytes]) -> str:
+    """S3's ETag (unquoted) of an object uploaded in `parts`."""
+    digests = b"".join(hashlib.md5(part).digest() for part in parts)
+    return f"{hashlib.md5(digests).hexdigest()}-{len(parts)}"
+
+
 def add_user(base_url: str, name: str, permissions: dict[str, Any]) -> Api:
     """Create a user through /_emulator/users and return a client logged in as it."""
     response = httpx.post(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from emu_helpers import Api, add_user, advance_clock, md5, wait_idle
+from emu_helpers import Api, add_user, advance_clock, multipart_etag, wait_idle
 
 from syncagent.emulator.proxies import ffmpeg_available
+from syncagent.emulator.server import EmulatorServer
 
 DATA = bytes(range(256)) * 4
 
@@ -51,13 +52,25 @@ def test_several_ranges_get_the_whole_object(source_url: str) -> None:
     assert response.content == DATA
 
 
-def test_head_gives_size_and_etag_without_a_body(source_url: str) -> None:
+def test_head_on_a_url_signed_for_get_is_403(source_url: str) -> None:
     response = httpx.head(source_url)
+
+    # As in S3 the method is part of the signature.
+    assert response.status_code == 403
+
+
+def test_head_gives_size_and_etag_without_a_body(
+    emulator: EmulatorServer, source_url: str
+) -> None:
+    path = httpx.URL(source_url).path
+    head_url = emulator.context.signer.sign(emulator.url, "HEAD", path, 60)
+
+    response = httpx.head(head_url)
 
     assert response.status_code == 200
     assert response.headers["content-length"] == "1024"
     assert response.headers["accept-ranges"] == "bytes"
-    assert response.headers["etag"] == f'"{md5(DATA)}"'
+    assert response.headers["etag"] == f'"{multipart_etag([DATA])}"'
     assert response.content == b""
 
 
