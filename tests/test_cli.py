@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from syncagent.emulator.server import EmulatorServer
@@ -224,3 +226,39 @@ def test_json_readers_get_json_for_configuration_errors_too(tmp_path: Path) -> N
         summary = json.loads(done.stdout)
         assert summary["ok"] is False and summary["exit_code"] == 2
         assert "no such configuration file" in summary["fatal"]
+
+
+def test_a_stop_while_the_agent_still_logs_in_exits_0_at_once(tmp_path: Path) -> None:
+    (tmp_path / "media").mkdir()
+    config = tmp_path / "agent.toml"
+    config.write_text(CONFIG.format(ledger="sqlite:///ledger.db"))  # port 9: nobody
+    log = tmp_path / "run.log"
+    with open(log, "wb") as out:
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "syncagent", "run", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while "retrying" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    agent.send_signal(signal.SIGTERM)
+
+    assert agent.wait(timeout=10) == 0
+    assert "SIGTERM while starting: stopped" in log.read_text()
+
+
+def test_of_two_agents_registered_together_the_later_gives_way(tmp_path: Path) -> None:
+    from syncagent.commands.run import _first_registered
+    from syncagent.config import load_config
+    from syncagent.runtime import open_runtime
+
+    (tmp_path / "media").mkdir()
+    config = tmp_path / "agent.toml"
+    config.write_text(CONFIG.format(ledger="sqlite:///ledger.db"))
+    with (
+        open_runtime(load_config(config), "run") as first,
+        open_runtime(load_config(config), "run") as second,
+    ):
+        assert _first_registered(first)
+        assert not _first_registered(second)

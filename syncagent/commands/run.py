@@ -25,11 +25,16 @@ log = logging.getLogger(__name__)
 def run_agent(config: Config, *, log_format: str, verbose: int) -> int:
     """Run the agent until a signal stops it; return the process exit code."""
     setup_logging(verbose, log_format)
+    _stop_while_starting()
     try:
         # Checked before the runtime opens, which may start the embedded emulator.
         if not _first_agent(config):
             return 1
         with open_runtime(config, "run") as runtime:
+            # Looked at again once registered: two agents started together both
+            # passed the first look; the later one to register gives way.
+            if not _first_registered(runtime):
+                return 1
             _log_in(runtime)
             return _serve(runtime)
     except ConfigError as exc:
@@ -63,6 +68,40 @@ def _first_agent(config: Config) -> bool:
     finally:
         ledger.close()
     return True
+
+
+def _first_registered(runtime: Runtime) -> bool:
+    """Whether this agent registered before any other live one on the ledger."""
+    agents = [a for a in runtime.ledger.agents() if a.kind == "run"]
+    mine = next((a for a in agents if a.owner == runtime.owner), None)
+    if mine is None:
+        return True
+    for info in agents:
+        if info.owner == runtime.owner or not liveness(info).alive:
+            continue
+        if (info.started_at, info.owner) < (mine.started_at, mine.owner):
+            log.error(
+                "another agent already runs on this ledger (pid %d on %s, started "
+                "just before this one)",
+                info.pid,
+                info.hostname,
+            )
+            return False
+    return True
+
+
+def _stop_while_starting() -> None:
+    """Until the agent serves, a stop signal ends it at once: nothing is under way
+    yet (the first login may retry for a long while when Compass is away)."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        del frame
+        log.warning("%s while starting: stopped", signal.Signals(signum).name)
+        logging.shutdown()
+        os._exit(0)
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
 
 
 def _log_in(runtime: Runtime) -> None:
