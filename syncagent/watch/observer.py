@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -55,6 +56,9 @@ class MappingWatcher:
         self.router = EventRouter(self.root, rules, self.queue, self)
         self._observer: BaseObserver | None = None
         self._lost = False
+        # The watched folder itself (device, inode): a watch follows a folder that
+        # is moved away, so a new folder at the root's path must be noticed.
+        self._watched_id: tuple[int, int] | None = None
         self._stop = threading.Event()
         self._ticker = threading.Thread(
             target=self._tick_loop, name=f"settle:{self.root.name}", daemon=True
@@ -127,6 +131,7 @@ class MappingWatcher:
             observer.start()
         self._observer = observer
         self._lost = False
+        self._watched_id = self._root_id()
         log.info(
             "%s: watching (%s)",
             self.root,
@@ -150,7 +155,24 @@ class MappingWatcher:
         if observer is None or self._lost or not observer.is_alive():
             return False
         emitters = observer.emitters
-        return bool(emitters) and all(e.is_alive() for e in emitters)
+        if not (emitters and all(e.is_alive() for e in emitters)):
+            return False
+        now = self._root_id()
+        if now is not None and now != self._watched_id:
+            log.warning(
+                "%s: the mapping folder was replaced (moved away and made again?); "
+                "watching the folder now at that path",
+                self.root,
+            )
+            return False
+        return True
+
+    def _root_id(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.root)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
 
     def _tick_loop(self) -> None:
         tick = tick_interval(self.settle_seconds)

@@ -129,6 +129,17 @@ def test_a_lost_root_is_watched_again_once_it_is_back(tmp_path: Path) -> None:
         assert wait_for(lambda: changes.count("settled") >= 1)
 
 
+def test_a_root_moved_away_and_made_again_is_watched_anew(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    with watching(root) as (watcher, changes):
+        root.rename(tmp_path / "root.old")  # the watch follows the old folder
+        root.mkdir()
+        assert wait_for(lambda: changes.count("watch restored") >= 1)
+        (root / "new.txt").write_bytes(b"in the new folder")
+        assert wait_for(lambda: changes.count("settled") >= 1)
+
+
 def test_a_root_missing_at_start_is_watched_once_it_appears(tmp_path: Path) -> None:
     root = tmp_path / "later"
     with watching(root) as (watcher, changes):
