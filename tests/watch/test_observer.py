@@ -132,7 +132,7 @@ def test_a_lost_root_is_watched_again_once_it_is_back(tmp_path: Path) -> None:
 def test_a_root_moved_away_and_made_again_is_watched_anew(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()
-    with watching(root) as (watcher, changes):
+    with watching(root) as (_, changes):
         root.rename(tmp_path / "root.old")  # the watch follows the old folder
         root.mkdir()
         assert wait_for(lambda: changes.count("watch restored") >= 1)
