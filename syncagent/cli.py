@@ -33,9 +33,11 @@ verbose_option = click.option(
 )
 
 
-def _load(config_path: Path | None, *, as_json: bool = False) -> Config:
+def _load(
+    config_path: Path | None, *, as_json: bool = False, need_password: bool = True
+) -> Config:
     try:
-        return load_config(find_config(config_path))
+        return load_config(find_config(config_path), need_password=need_password)
     except ConfigError as exc:
         message = f"configuration error: {exc}"
         click.echo(f"syncagent: {message}", err=True)
@@ -124,7 +126,8 @@ def status(config_path: Path | None, as_json: bool) -> None:
     """
     from syncagent.commands.status import show_status
 
-    config = _load(config_path, as_json=as_json)
+    # status reads the ledger only: it never logs in, so needs no password.
+    config = _load(config_path, as_json=as_json, need_password=False)
     sys.exit(show_status(config, as_json=as_json))
 
 

@@ -164,8 +164,9 @@ def find_config(explicit: str | os.PathLike[str] | None) -> Path:
     return path.resolve()
 
 
-def load_config(path: Path) -> Config:
-    """Read and check a config file."""
+def load_config(path: Path, *, need_password: bool = True) -> Config:
+    """Read and check a config file. Without `need_password` (for commands that never
+    log in, such as status) a password_env that is not set is no error."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -174,7 +175,7 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    return _Reader(path).config(raw)
+    return _Reader(path, need_password=need_password).config(raw)
 
 
 def parse_size(value: Any, key: str) -> int:
@@ -206,9 +207,10 @@ def parse_duration(value: Any, key: str) -> float:
 class _Reader:
     """Reads one parsed TOML document, naming `file: key` in every error."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, need_password: bool = True) -> None:
         self.path = path
         self.base = path.parent
+        self.need_password = need_password
 
     def fail(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path}: {key}: {problem}")
@@ -348,6 +350,8 @@ class _Reader:
                 table, "compass.password_env", "password_env", str, _REQUIRED
             )
             value = os.environ.get(name)
+            if value is None and not self.need_password:
+                return ""
             if value is None:
                 raise self.fail(
                     "compass.password_env", f"environment variable {name} is not set"
@@ -428,13 +432,22 @@ class _Reader:
         direction = self.choice(raw, f"{key}.direction", "direction", _DIRECTIONS)
         if direction == "both":
             excludes.append(CONFLICT_COPY_EXCLUDE)
+        mode = self.choice(raw, f"{key}.mode", "mode", ("sync", "dropbox"))
+        if mode == "dropbox" and direction != "upload":
+            # A drop box moves or deletes what it ingests: pulling into it would
+            # fetch the folder again after every move, for ever.
+            raise self.fail(
+                f"{key}.mode",
+                f'a drop box only uploads; direction = "{direction}" cannot be used '
+                "with it (map another local folder to download)",
+            )
         return MappingConfig(
             local_root=self.path_of(local),
             folder_id=folder_id,
             direction=direction,
             include=tuple(self.globs(raw, f"{key}.include", "include", ["*"])),
             exclude=tuple(excludes),
-            mode=self.choice(raw, f"{key}.mode", "mode", ("sync", "dropbox")),
+            mode=mode,
             after_ingest=self.choice(
                 raw, f"{key}.after_ingest", "after_ingest", _AFTER
             ),

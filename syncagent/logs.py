@@ -34,6 +34,9 @@ _QUIET = (
     "alembic",
     # The embedded emulator is a stand-in for Compass; its chatter is not the agent's.
     "syncagent.emulator",
+    # watchdog logs every raw file event at DEBUG: with the log file inside a watched
+    # folder, each line would be an event, logged as a line, and so on for ever.
+    "watchdog",
 )
 
 

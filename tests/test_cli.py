@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from pathlib import Path
 
 from syncagent.emulator.server import EmulatorServer
+from syncagent.ledger import Ledger
 
 CONFIG = """
 [compass]
@@ -262,3 +264,29 @@ def test_of_two_agents_registered_together_the_later_gives_way(tmp_path: Path) -
     ):
         assert _first_registered(first)
         assert not _first_registered(second)
+
+
+def test_status_needs_no_password_from_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "media").mkdir()
+    config = tmp_path / "agent.toml"
+    text = CONFIG.format(ledger="sqlite:///ledger.db")
+    config.write_text(text.replace('password = "demo"', 'password_env = "SA_UNSET"'))
+    env = {k: v for k, v in os.environ.items() if k != "SA_UNSET"}
+    Ledger(f"sqlite:///{tmp_path / 'ledger.db'}").close()  # as an earlier run left it
+
+    def run(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "syncagent", command, "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=env,
+        )
+
+    status, sync = run("status"), run("sync")
+
+    assert status.returncode == 0, status.stderr
+    assert "Compass folder 1001" in status.stdout
+    assert sync.returncode == 2
+    assert "SA_UNSET is not set" in sync.stderr

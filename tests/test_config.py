@@ -65,6 +65,13 @@ def test_password_from_environment(
         (("folder_id = 1001", 'folder_id = "abc"'), "mapping[1].folder_id"),
         (("folder_id = 1001", "folder_id = -4"), "mapping[1].folder_id"),
         (
+            (
+                'local = "media"\n',
+                'local = "media"\nmode = "dropbox"\ndirection = "both"\n',
+            ),
+            "mapping[1].mode",
+        ),
+        (
             ('local = "media"\n', 'local = "media"\ndirection = "sideways"\n'),
             "mapping[1].direction",
         ),

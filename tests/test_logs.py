@@ -57,3 +57,14 @@ def test_the_summary_escapes_names_too() -> None:
 
     assert "\n17:00:00 ERROR" not in out.getvalue()
     assert "a.txt\\n17:00:00 ERROR" in out.getvalue()
+
+
+def test_verbose_logs_leave_out_the_raw_file_events_of_watchdog() -> None:
+    stream = io.StringIO()
+    setup_logging(verbosity=1, stream=stream)
+
+    logging.getLogger("watchdog.observers.inotify_buffer").debug("in-event %s", "x")
+    logging.getLogger("syncagent.watch.settle").debug("a.txt: settled")
+
+    assert "in-event" not in stream.getvalue()
+    assert "a.txt: settled" in stream.getvalue()
