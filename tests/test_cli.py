@@ -103,6 +103,28 @@ def test_refused_credentials_exit_2_and_still_print_json(
     assert "wrong-password" not in done.stdout + done.stderr
 
 
+def test_a_url_with_no_compass_login_exits_2_at_once(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    (tmp_path / "media").mkdir()
+    config = tmp_path / "agent.toml"
+    wrong = f"{emulator.url}/runner"  # a path below the base URL
+    config.write_text(
+        CONFIG.format(ledger="sqlite:///l.db").replace("http://127.0.0.1:9", wrong)
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-m", "syncagent", "sync", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert "is compass.url the base URL of Compass?" in done.stderr
+
+
 def test_status_prints_one_line_per_failure_whatever_the_name(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:

@@ -190,6 +190,13 @@ class Session:
                 f"{self.username!r}: {error_messages(response)}",
                 status=401,
             )
+        if response.status_code in (404, 405):
+            # No login there at all: the URL is wrong, which no retry will mend.
+            raise AuthenticationFailed(
+                f"{self.base_url} has no Compass login ({AUTHENTICATE_PATH} answered "
+                f"{response.status_code}); is compass.url the base URL of Compass?",
+                status=response.status_code,
+            )
         self._raise_for_rejection(response)
         try:
             data = response.json()
