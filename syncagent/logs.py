@@ -41,10 +41,11 @@ _QUIET = (
 
 
 def scrub(text: str) -> str:
-    """Remove tokens, passwords and URL signatures from a log line."""
+    """Remove tokens, passwords and URL signatures from a log line, and escape the
+    bytes of names that are not UTF-8 (they could not be written out)."""
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
-    return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def one_line(text: str) -> str:

@@ -60,11 +60,25 @@ def test_the_summary_escapes_names_too() -> None:
 
 
 def test_verbose_logs_leave_out_the_raw_file_events_of_watchdog() -> None:
+    root = logging.getLogger()
+    level = root.level
     stream = io.StringIO()
-    setup_logging(verbosity=1, stream=stream)
-
-    logging.getLogger("watchdog.observers.inotify_buffer").debug("in-event %s", "x")
-    logging.getLogger("syncagent.watch.settle").debug("a.txt: settled")
+    handler = setup_logging(verbosity=1, stream=stream)
+    try:
+        logging.getLogger("watchdog.observers.inotify_buffer").debug("in-event %s", 1)
+        logging.getLogger("syncagent.watch.settle").debug("a.txt: settled")
+    finally:
+        # Leave the process's logging as it was for the tests that follow.
+        root.removeHandler(handler)
+        root.setLevel(level)
 
     assert "in-event" not in stream.getvalue()
     assert "a.txt: settled" in stream.getvalue()
+
+
+def test_a_name_that_is_not_utf8_is_escaped_not_a_logging_error() -> None:
+    name = b"clip\xfe.mov".decode("utf-8", "surrogateescape")
+
+    line = log_once("text", "%s: settled", name)
+
+    assert "clip\\udcfe.mov: settled" in line

@@ -17,6 +17,7 @@ from syncagent.config import MappingConfig
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.scanner import LocalFile
 from syncagent.watch.events import EventRouter
+from syncagent.watch.paths import printable
 from syncagent.watch.settle import SettleQueue
 
 log = logging.getLogger(__name__)
@@ -190,7 +191,7 @@ class MappingWatcher:
     def _hand_on_settled(self) -> None:
         settled = self.queue.due()
         for rel_path in settled:
-            log.debug("%s: settled", rel_path)
+            log.debug("%s: settled", printable(rel_path))
         if settled:
             self.on_change("settled")
 
