@@ -312,3 +312,24 @@ def test_status_needs_no_password_from_the_environment(tmp_path: Path) -> None:
     assert "Compass folder 1001" in status.stdout
     assert sync.returncode == 2
     assert "SA_UNSET is not set" in sync.stderr
+
+
+def test_status_before_any_sync_shows_what_is_pending_and_makes_no_ledger(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "a.txt").write_text("a")
+    config = tmp_path / "agent.toml"
+    config.write_text(CONFIG.format(ledger="sqlite:///ledger.db"))
+
+    status = subprocess.run(
+        [sys.executable, "-m", "syncagent", "status", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert status.returncode == 0, status.stderr
+    assert "synced 0, pending 1" in status.stdout
+    assert not (tmp_path / "ledger.db").exists()

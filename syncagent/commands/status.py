@@ -9,11 +9,12 @@ import json
 import logging
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from syncagent.agent.status import MappingStatus, Status, collect_status
 from syncagent.config import Config, ConfigError
-from syncagent.ledger import utcnow
+from syncagent.ledger import Ledger, utcnow
 from syncagent.logs import one_line, setup_logging
 from syncagent.runtime import open_ledger
 
@@ -24,8 +25,12 @@ def show_status(config: Config, *, as_json: bool) -> int:
     """Print the status and return the process exit code."""
     setup_logging()
     try:
-        # Read-only: status works for accounts that may only read the ledger.
-        ledger = open_ledger(config, read_only=True)
+        if _never_made(config.ledger_url):
+            # Nothing synced yet: an empty ledger in memory, and no file left behind.
+            ledger = Ledger("sqlite://")
+        else:
+            # Read-only: status works for accounts that may only read the ledger.
+            ledger = open_ledger(config, read_only=True)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
@@ -39,6 +44,14 @@ def show_status(config: Config, *, as_json: bool) -> int:
     else:
         print_status(status, sys.stdout)
     return 1 if status.failed else 0
+
+
+def _never_made(ledger_url: str) -> bool:
+    """Whether the ledger is a SQLite file that no command has made yet."""
+    prefix = "sqlite:///"
+    if not ledger_url.startswith(prefix) or ":memory:" in ledger_url:
+        return False
+    return not Path(ledger_url[len(prefix) :].split("?", 1)[0]).exists()
 
 
 def print_status(status: Status, out: TextIO) -> None:
