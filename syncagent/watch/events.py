@@ -26,6 +26,7 @@ from watchdog.events import (
 )
 
 from syncagent.engine.filters import PathFilter
+from syncagent.engine.names import AGENT_PREFIX
 from syncagent.watch.paths import is_watched, printable, relative_path
 from syncagent.watch.settle import SettleQueue
 
@@ -106,6 +107,9 @@ class EventRouter(FileSystemEventHandler):
         dest = relative_path(self.root, event.dest_path)
         if src is not None:
             self.queue.forget(src)
+        pulled = src is not None and src.rpartition("/")[2].startswith(AGENT_PREFIX)
+        if pulled and dest is not None and not event.is_directory:
+            self.queue.placed(dest)  # a pull's download put in place
         src_watched = src is not None and self._watched(src, event.is_directory)
         dest_watched = dest is not None and self._watched(dest, event.is_directory)
         if src is not None and dest is not None and dest_watched and src_watched:

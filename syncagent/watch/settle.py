@@ -76,6 +76,9 @@ class SettleQueue:
         # Settled by observation and handed on: a pass takes these without looking at
         # their mtime, which a share with a skewed clock may set in the future.
         self._released: dict[str, _Waiting] = {}
+        # Files a pull has just put in place, as it left them: their own events are
+        # no change to upload (nor to announce as queued).
+        self._placed: dict[str, tuple[_Seen, float]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -87,12 +90,25 @@ class SettleQueue:
         with self._lock:
             return sorted(self._waiting)
 
+    def placed(self, rel_path: str) -> None:
+        """A pull renamed a download into place: events of that file as it is now
+        are the agent's own."""
+        seen = self._stat(rel_path)
+        if seen is not None and seen.regular:
+            with self._lock:
+                self._placed[rel_path] = (seen, self.clock())
+
     def touch(self, rel_path: str) -> None:
         """A write was seen: (re)start the file's wait; a vanished file leaves."""
         seen = self._stat(rel_path)
         with self._lock:
             if seen is None:
                 self._waiting.pop(rel_path, None)
+                return
+            placed = self._placed.pop(rel_path, None)
+            if placed is not None and placed[0] == seen:
+                self._placed[rel_path] = placed
+                log.debug("%s: placed by a pull; not queued", printable(rel_path))
                 return
             first = rel_path not in self._waiting
             self._waiting[rel_path] = _Waiting(
@@ -145,6 +161,13 @@ class SettleQueue:
             ]
             for rel_path in old:
                 del self._released[rel_path]
+            stale = [
+                rel_path
+                for rel_path, (_, since) in self._placed.items()
+                if now - since > RELEASED_TTL_SECONDS
+            ]
+            for rel_path in stale:
+                del self._placed[rel_path]
 
     def take(self, rel_path: str, size: int, mtime_ns: int) -> bool:
         """Whether a file a pass found may be uploaded now (then it leaves the queue).

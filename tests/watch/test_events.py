@@ -173,3 +173,18 @@ def test_links_pipes_and_undecodable_names_are_queued_for_a_pass(
     assert queue.pending() == sorted(
         ["link.txt", "fifo.txt", os.fsdecode(b"bad\xfe.txt")]
     )
+
+
+def test_a_download_a_pull_puts_in_place_is_not_queued(tmp_path: Path) -> None:
+    router, queue, _ = make_router(tmp_path)
+    temp, final = tmp_path / ".syncagent-dl-7-abc.part", tmp_path / "clip.mov"
+    temp.write_bytes(b"downloaded")
+    temp.rename(final)
+
+    router.dispatch(FileMovedEvent(str(temp), str(final)))
+    router.dispatch(FileModifiedEvent(str(final)))  # its own late events
+
+    assert queue.pending() == []
+    final.write_bytes(b"then changed here")
+    router.dispatch(FileModifiedEvent(str(final)))
+    assert queue.pending() == ["clip.mov"]
