@@ -189,8 +189,9 @@ class UploadPass:
                 futures.append(
                     self._submit(pool, local.rel_path, self._revise, local, entry)
                 )
+            renames = self._true_renames(plan)  # may add uploads: first
             new_files = list(plan.uploads)
-            for rename in plan.renames:
+            for rename in renames:
                 if not self._rename_in_place(folders, rename):
                     new_files.append(rename.local)
             new_files = self._adopt_existing(folders, new_files)
@@ -651,6 +652,42 @@ class UploadPass:
             return []
 
     # -- renames and deletions --------------------------------------------------
+
+    def _true_renames(self, plan: UploadPlan) -> list[Rename]:
+        """The renames of the plan that are renames; the others become a deleted
+        file and a new one.
+
+        A rename is known by inode, size and mtime. A new file can take a deleted
+        one's inode; with nanosecond times it never also has its mtime, but a copy
+        that sets whole-second times (cp -p, tar, unzip) can have both: such a file
+        is read, and is a rename only if it holds the bytes synced before.
+        """
+        kept: list[Rename] = []
+        for rename in plan.renames:
+            if rename.local.mtime_ns % 1_000_000_000 or self._same_bytes(rename):
+                kept.append(rename)
+                continue
+            log.info(
+                "%s: has the inode, size and time of %s but other bytes: a new file",
+                rename.local.rel_path,
+                rename.entry.rel_path,
+            )
+            plan.uploads.append(rename.local)
+            if self.mapping.on_local_delete == "remove":
+                plan.removals.append(rename.entry)
+            else:
+                plan.forgets.append(rename.entry)
+        plan.renames = kept
+        return kept
+
+    def _same_bytes(self, rename: Rename) -> bool:
+        try:
+            with open(self.root / rename.local.rel_path, "rb") as stream:
+                checksum, size = md5_of_file(stream)
+        except OSError:
+            return True  # gone or unreadable: the rename step says so
+        self.uploader.counters.add(read=size)
+        return checksum == rename.entry.checksum
 
     def _rename_in_place(self, folders: FolderMap, rename: Rename) -> bool:
         """Rename the asset when only the file's name changed; False if it moved."""

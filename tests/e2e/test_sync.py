@@ -14,7 +14,13 @@ import pytest
 
 from syncagent.emulator.server import EmulatorServer
 from tests.e2e.compass_writer import CompassWriter
-from tests.e2e.support import RemoteView, assert_mirrored, run_sync, write_config
+from tests.e2e.support import (
+    RemoteView,
+    assert_mirrored,
+    md5_file,
+    run_sync,
+    write_config,
+)
 from tests.e2e.test_agent import ledger_of
 
 MIB = 1024 * 1024
@@ -581,3 +587,36 @@ def test_a_folder_unreadable_from_the_first_sync_stays_listed_as_failed(
         assert [f.rel_path for f in ledger.failures(mapping_id)] == ["locked"]
     finally:
         ledger.close()
+
+
+def test_a_new_file_on_a_reused_inode_with_the_same_size_and_time_is_no_rename(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    root.mkdir()
+    old = root / "a.txt"
+    old.write_bytes(b"AAAA\n")
+    os.utime(old, (1767225600, 1767225600))  # whole seconds, as cp -p or tar set
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    assert run_sync(config).returncode == 0
+    old.unlink()
+    new = root / "b.txt"
+    new.write_bytes(b"BBBB\n")
+    os.utime(new, (1767225600, 1767225600))
+    # The disk gave the new file the deleted one's inode: what the ledger sees.
+    ledger = ledger_of(config)
+    try:
+        [mapping_id] = ledger.mappings()
+        entry = ledger.entries(mapping_id)["a.txt"]
+        ledger.put_entry(mapping_id, replace(entry, inode=new.stat().st_ino))
+    finally:
+        ledger.close()
+
+    result = run_sync(config)
+
+    assert result.returncode == 0, result.failures()
+    assert (result.mapping["renamed"], result.mapping["uploaded"]) == (0, 1)
+    remote = view.tree(1001)
+    assert [a["checksum"] for a in remote["b.txt"]] == [md5_file(new)]
