@@ -137,7 +137,8 @@ class MappingRunner:
         """After a pass of `kind`: retry that kind later, backing off, or stop
         retrying it (other kinds keep their own retries)."""
         with self._cond:
-            if not retry:
+            if not retry or self.stop_event.is_set():
+                # Stopping: the next start resumes what is left; no retry to announce.
                 self._retry_at.pop(kind, None)
                 self._retry_delay.pop(kind, None)
                 return

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
+
+import pytest
 
 from syncagent.agent.runner import MappingRunner
 from syncagent.compass import AuthenticationFailed
@@ -180,3 +183,24 @@ def test_a_pull_that_went_well_keeps_the_retry_an_upload_pass_asked_for() -> Non
     assert wait_for(lambda: runner.idle)
     runner.stop()
     assert runner.join(5)
+
+
+def test_a_pass_that_fails_while_stopping_announces_no_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    started = threading.Event()
+
+    def upload(stop: threading.Event) -> bool:
+        started.set()
+        stop.wait(5)
+        return True  # failed: would be retried, were the agent not stopping
+
+    runner = MappingRunner("m", {"upload": upload}, lambda e: None, retry_first=0.3)
+    runner.start()
+    runner.request("upload", "settled")
+    assert started.wait(5)
+    with caplog.at_level(logging.INFO, logger="syncagent.agent.runner"):
+        runner.stop()
+        assert runner.join(5)
+
+    assert "trying the upload pass again" not in caplog.text
