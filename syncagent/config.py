@@ -178,6 +178,15 @@ def load_config(path: Path, *, need_password: bool = True) -> Config:
     return _Reader(path, need_password=need_password).config(raw)
 
 
+def sqlite_file(ledger_url: str) -> Path | None:
+    """The file of a SQLite ledger URL (`sqlite:///path`); None for other databases
+    and in-memory ones."""
+    prefix = "sqlite:///"
+    if not ledger_url.startswith(prefix) or ":memory:" in ledger_url:
+        return None
+    return Path(ledger_url[len(prefix) :].split("?", 1)[0])
+
+
 def parse_size(value: Any, key: str) -> int:
     """Read a byte size: an integer, or a string like "8MiB" or "5 MB"."""
     if isinstance(value, bool):
@@ -300,8 +309,8 @@ class _Reader:
     def own_files(self, ledger_url: str, embedded_data: Path) -> list[Path]:
         """The agent's own files, which no mapping may sync whatever its globs."""
         own = [self.path.resolve(), embedded_data, *_output_files()]
-        if ledger_url.startswith("sqlite:///") and ":memory:" not in ledger_url:
-            ledger = Path(ledger_url[len("sqlite:///") :])
+        ledger = sqlite_file(ledger_url)
+        if ledger is not None:
             own += [ledger.with_name(ledger.name + s) for s in _SQLITE_SUFFIXES]
         return own
 

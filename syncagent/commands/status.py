@@ -9,11 +9,10 @@ import json
 import logging
 import sys
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TextIO
 
 from syncagent.agent.status import MappingStatus, Status, collect_status
-from syncagent.config import Config, ConfigError
+from syncagent.config import Config, ConfigError, sqlite_file
 from syncagent.ledger import Ledger, utcnow
 from syncagent.logs import one_line, setup_logging
 from syncagent.runtime import open_ledger
@@ -48,10 +47,8 @@ def show_status(config: Config, *, as_json: bool) -> int:
 
 def _never_made(ledger_url: str) -> bool:
     """Whether the ledger is a SQLite file that no command has made yet."""
-    prefix = "sqlite:///"
-    if not ledger_url.startswith(prefix) or ":memory:" in ledger_url:
-        return False
-    return not Path(ledger_url[len(prefix) :].split("?", 1)[0]).exists()
+    path = sqlite_file(ledger_url)
+    return path is not None and not path.exists()
 
 
 def print_status(status: Status, out: TextIO) -> None:
