@@ -148,8 +148,8 @@ class UploadPass:
             tree, plan, in_flight
         )
         self._hold_back(plan)
-        self._note_problems(tree)
         if self.dry_run:
+            self._note_problems(tree)
             self.report.planned.extend(("resume upload", p) for p in sorted(in_flight))
             self._describe(plan, synced)
             return
@@ -166,17 +166,9 @@ class UploadPass:
             self.client, self.ledger, self.mapping_id, self.mapping.folder_id, synced
         )
         self._make_folders(folders, plan.folders)
-        # Recording a folder clears its failures; one that could not be listed
-        # keeps its failure all the same.
-        for problem in tree.problems:
-            if problem.rel_path in tree.dirs and problem.rel_path in plan.folders:
-                self.ledger.record_failure(
-                    self.mapping_id,
-                    problem.rel_path,
-                    "upload",
-                    problem.reason,
-                    permanent=True,
-                )
+        # After the folders: recording one clears its failures, and a folder that
+        # could not be listed keeps its own.
+        self._note_problems(tree)
 
         # Step: transfer — content checks, revisions, renames and new files.
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="file") as pool:
