@@ -385,12 +385,9 @@ class UploadPass:
     def _check(self, local: LocalFile, entry: EntryRecord) -> None:
         """Same size, new times: a touch is recorded, a change becomes a revision."""
         try:
-            with open(self.root / local.rel_path, "rb") as stream:
-                checksum, size = md5_of_file(stream)
-                st = os.fstat(stream.fileno())
+            checksum, size, st = self._read_md5(local.rel_path)
         except FileNotFoundError:
             return
-        self.uploader.counters.add(read=size)
         if checksum != entry.checksum or size != entry.size:
             self._revise(local, entry)
             return
@@ -674,12 +671,18 @@ class UploadPass:
 
     def _same_bytes(self, rename: Rename) -> bool:
         try:
-            with open(self.root / rename.local.rel_path, "rb") as stream:
-                checksum, size = md5_of_file(stream)
+            checksum, _, _ = self._read_md5(rename.local.rel_path)
         except OSError:
             return True  # gone or unreadable: the rename step says so
-        self.uploader.counters.add(read=size)
         return checksum == rename.entry.checksum
+
+    def _read_md5(self, rel_path: str) -> tuple[str, int, os.stat_result]:
+        """A file's MD5 and size, and its stat as read (OSError if it cannot be)."""
+        with open(self.root / rel_path, "rb") as stream:
+            checksum, size = md5_of_file(stream)
+            st = os.fstat(stream.fileno())
+        self.uploader.counters.add(read=size)
+        return checksum, size, st
 
     def _rename_in_place(self, folders: FolderMap, rename: Rename) -> bool:
         """Rename the asset when only the file's name changed; False if it moved."""
