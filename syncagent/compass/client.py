@@ -33,6 +33,7 @@ from syncagent.compass.models import (
     SearchPage,
 )
 from syncagent.compass.retry import RetryPolicy
+from syncagent.compass.sender import Sender
 from syncagent.compass.transport import (
     Session,
     error_messages,
@@ -91,14 +92,15 @@ class CompassClient:
         verify: bool | str = True,
     ) -> None:
         pool = concurrency + 4
+        limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
+        timeouts = httpx.Timeout(timeout, connect=min(timeout, 15.0))
+        self.sender = Sender.for_network(verify=verify, limits=limits, timeout=timeouts)
+        # Downloads stream their bodies, which the sender does not do.
         self.http = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-            verify=verify,
-            follow_redirects=False,
+            timeout=timeouts, limits=limits, verify=verify, follow_redirects=False
         )
         self.session = Session(
-            base_url, username, password, http=self.http, policy=policy
+            base_url, username, password, http=self.sender, policy=policy
         )
 
     def __enter__(self) -> CompassClient:
@@ -108,7 +110,8 @@ class CompassClient:
         self.close()
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools."""
+        self.sender.close()
         self.http.close()
 
     @property
@@ -224,7 +227,8 @@ class CompassClient:
 
         def send() -> httpx.Response:
             # Slices of the buffer, so no layer below copies the whole part at once.
-            return self.http.put(
+            return self.sender.send(
+                "PUT",
                 url,
                 content=_slices(data),
                 headers={"content-length": str(len(data))},

@@ -33,6 +33,7 @@ from syncagent.compass.errors import (
 )
 from syncagent.compass.models import Token
 from syncagent.compass.retry import RetryPolicy, parse_retry_after
+from syncagent.compass.sender import Sender
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class Session:
         username: str,
         password: str,
         *,
-        http: httpx.Client,
+        http: Sender,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -261,12 +262,8 @@ class Session:
         headers = {"accept": "application/json"}
         if token is not None:
             headers["authorization"] = f"Bearer {token.access_token}"
-        return self.http.request(
-            method,
-            self.base_url + path,
-            json=body,
-            params=params,
-            headers=headers,
+        return self.http.send(
+            method, self.base_url + path, json=body, params=params, headers=headers
         )
 
     def _raise_for_rejection(self, response: httpx.Response, what: str = "") -> None:

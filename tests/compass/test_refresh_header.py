@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from syncagent.compass.sender import Sender
 from syncagent.compass.transport import Session
 
 
@@ -25,7 +26,7 @@ def session_answering(refresh: str) -> tuple[Session, list[str]]:
             200, json={}, headers={"authorization-refresh-data": refresh}
         )
 
-    http = httpx.Client(transport=httpx.MockTransport(handler))
+    http = Sender(httpx.MockTransport(handler))
     return Session("https://compass.test", "demo", "pw", http=http), sent
 
 

@@ -24,6 +24,7 @@ from syncagent.compass import (
     RetryPolicy,
     TransientError,
 )
+from syncagent.compass.sender import Sender
 from syncagent.compass.transport import Session
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -70,7 +71,7 @@ def broken(error: type[httpx.TransportError]) -> Handler:
 def session_for(
     script: Script, sleeps: list[float] | None = None, attempts: int = 4
 ) -> Session:
-    http = httpx.Client(transport=httpx.MockTransport(script))
+    http = Sender(httpx.MockTransport(script))
     recorded = sleeps if sleeps is not None else []
     return Session(
         "https://compass.test",
@@ -191,7 +192,7 @@ def test_bad_credentials_are_fatal() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(401, json={"errors": ["Invalid username or password"]})
 
-    http = httpx.Client(transport=httpx.MockTransport(handler))
+    http = Sender(httpx.MockTransport(handler))
     session = Session("https://compass.test", "demo", "wrong", http=http)
 
     with pytest.raises(
@@ -226,7 +227,7 @@ def test_expired_token_is_replaced_before_use() -> None:
             return httpx.Response(201, json=token_body(str(len(logins)), ttl=-1))
         return httpx.Response(200, json={})
 
-    http = httpx.Client(transport=httpx.MockTransport(handler))
+    http = Sender(httpx.MockTransport(handler))
     session = Session("https://compass.test", "demo", "pw", http=http)
 
     session.call("GET", "/api/v1/vocabularies")
