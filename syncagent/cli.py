@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import ClassVar
@@ -16,6 +17,8 @@ import click
 
 from syncagent import __version__
 from syncagent.config import Config, ConfigError, find_config, load_config
+
+log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -34,13 +37,22 @@ verbose_option = click.option(
 
 
 def _load(
-    config_path: Path | None, *, as_json: bool = False, need_password: bool = True
+    config_path: Path | None,
+    *,
+    as_json: bool = False,
+    need_password: bool = True,
+    logged: bool = False,
 ) -> Config:
+    """The configuration, or exit 2 saying why; with `logged`, the error is a log
+    line in the format logging was set up with (a JSON line for a log shipper)."""
     try:
         return load_config(find_config(config_path), need_password=need_password)
     except ConfigError as exc:
         message = f"configuration error: {exc}"
-        click.echo(f"syncagent: {message}", err=True)
+        if logged:
+            log.error("%s", message)
+        else:
+            click.echo(f"syncagent: {message}", err=True)
         if as_json:  # a script reading stdout still gets one JSON document
             click.echo(
                 json.dumps({"ok": False, "exit_code": EXIT_CONFIG, "fatal": message})
@@ -105,14 +117,17 @@ def sync(config_path: Path | None, dry_run: bool, as_json: bool, verbose: int) -
 def run(config_path: Path | None, log_format: str, verbose: int) -> None:
     """Run the agent: watch the mappings and sync what settles, until stopped.
 
-    SIGINT or SIGTERM stop it: files in flight get `shutdown_timeout` to finish, and
-    whatever is left resumes at the next start. Exit status: 0 stopped by a signal,
-    1 another agent runs on the ledger, 2 configuration or credentials error.
+    SIGINT, SIGTERM or SIGHUP stop it: files in flight get `shutdown_timeout` to
+    finish, and whatever is left resumes at the next start. Exit status: 0 stopped by
+    a signal, 1 another agent runs on the ledger, 2 configuration or credentials error.
     """
     from syncagent.commands.run import run_agent
+    from syncagent.logs import setup_logging
 
-    config = _load(config_path)
-    sys.exit(run_agent(config, log_format=log_format, verbose=verbose))
+    # Logging first: a configuration error is then a line in the chosen format.
+    setup_logging(verbose, log_format)
+    config = _load(config_path, logged=True)
+    sys.exit(run_agent(config))
 
 
 @main.command()

@@ -120,6 +120,7 @@ class MappingConfig:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDES
     mode: str = "sync"
     after_ingest: str = "keep"
+    remove_emptied_folders: bool = False
     watch: str = "native"
     proxies: tuple[str, ...] = ()
     proxies_only: bool = False
@@ -149,6 +150,9 @@ class Config:
     agent: AgentConfig
     mappings: tuple[MappingConfig, ...]
     embedded_data: Path
+    # Settings that work but are likely not what was meant, each naming its key; the
+    # commands that act on them log them at start.
+    warnings: tuple[str, ...] = ()
 
 
 def find_config(explicit: str | os.PathLike[str] | None) -> Path:
@@ -220,6 +224,7 @@ class _Reader:
         self.path = path
         self.base = path.parent
         self.need_password = need_password
+        self.warnings: list[str] = []
 
     def fail(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path}: {key}: {problem}")
@@ -269,7 +274,7 @@ class _Reader:
         except ConfigError as exc:
             raise ConfigError(f"{self.path}: {exc}") from None
         if seconds < minimum:
-            raise self.fail(key, f"must be at least {minimum:g} seconds")
+            raise self.fail(key, f"must be at least {_seconds(minimum)}")
         return seconds
 
     def path_of(self, value: str) -> Path:
@@ -304,6 +309,7 @@ class _Reader:
             agent=self.agent(raw),
             mappings=tuple(_without(m, own) for m in parsed),
             embedded_data=self.path_of(data_dir),
+            warnings=tuple(self.warnings),
         )
 
     def own_files(self, ledger_url: str, embedded_data: Path) -> list[Path]:
@@ -418,6 +424,15 @@ class _Reader:
             for name in known
             if name in table
         }
+        if values.get("settle_seconds") == 0:
+            # Allowed: files that only ever arrive whole (renamed into place) need
+            # no wait. For files copied in, it is almost never what was meant.
+            self.warnings.append(
+                f"{self.path}: agent.settle_seconds: 0 means a file is uploaded as "
+                "soon as it is seen, so one still being written can go up half-way "
+                "(and a drop box then moves or deletes it); set 1 or more unless "
+                "files only arrive whole, renamed into place"
+            )
         return AgentConfig(**values)
 
     def mapping(self, raw: Any, index: int) -> MappingConfig:
@@ -457,8 +472,13 @@ class _Reader:
             include=tuple(self.globs(raw, f"{key}.include", "include", ["*"])),
             exclude=tuple(excludes),
             mode=mode,
-            after_ingest=self.choice(
-                raw, f"{key}.after_ingest", "after_ingest", _AFTER
+            after_ingest=self.after_ingest(raw, key, mode),
+            remove_emptied_folders=self.get(
+                raw,
+                f"{key}.remove_emptied_folders",
+                "remove_emptied_folders",
+                bool,
+                False,
             ),
             watch=self.choice(raw, f"{key}.watch", "watch", ("native", "poll")),
             proxies=tuple(self.globs(raw, f"{key}.proxies", "proxies", [])),
@@ -475,6 +495,17 @@ class _Reader:
                 raw, f"{key}.restore_archived", "restore_archived", bool, False
             ),
         )
+
+    def after_ingest(self, raw: dict[str, Any], key: str, mode: str) -> str:
+        after = self.choice(raw, f"{key}.after_ingest", "after_ingest", _AFTER)
+        if mode == "sync" and after != "keep":
+            # Refused, not ignored: whoever set it expects files to leave the folder.
+            raise self.fail(
+                f"{key}.after_ingest",
+                "only a drop box moves or deletes what it uploads; add "
+                f'mode = "dropbox" to have after_ingest = "{after}", or remove the key',
+            )
+        return after
 
     def globs(
         self, raw: dict[str, Any], key: str, name: str, default: list[str]
@@ -509,6 +540,11 @@ def _without(mapping: MappingConfig, own: list[Path]) -> MappingConfig:
         f"/{glob.escape(p.relative_to(mapping.local_root).as_posix())}" for p in inside
     ]
     return replace(mapping, exclude=(*mapping.exclude, *anchored))
+
+
+def _seconds(amount: float) -> str:
+    """`1 second`, `0 seconds`, `2.5 seconds`."""
+    return f"{amount:g} second" + ("" if amount == 1 else "s")
 
 
 def _output_files() -> list[Path]:
@@ -550,6 +586,7 @@ _MAPPING_KEYS = {
     "default_excludes",
     "mode",
     "after_ingest",
+    "remove_emptied_folders",
     "watch",
     "proxies",
     "proxies_only",

@@ -1,4 +1,5 @@
-"""Shared fixtures: a Compass emulator on a free loopback port, per test."""
+"""Shared fixtures: a Compass emulator on a free loopback port, per test, and the
+agents a test starts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from syncagent.emulator.server import EmulatorServer
+from tests.e2e.agent_support import Agent
 
 
 @pytest.fixture
@@ -19,3 +21,12 @@ def emulator(tmp_path: Path) -> Iterator[EmulatorServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def agents() -> Iterator[list[Agent]]:
+    """Agents a test starts; any still running at the end are killed."""
+    started: list[Agent] = []
+    yield started
+    for agent in started:
+        agent.kill()

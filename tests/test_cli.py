@@ -10,8 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from syncagent.emulator.server import EmulatorServer
 from syncagent.ledger import Ledger
+
+RUN = [sys.executable, "-m", "syncagent", "run"]
 
 CONFIG = """
 [compass]
@@ -252,7 +256,10 @@ def test_json_readers_get_json_for_configuration_errors_too(tmp_path: Path) -> N
         assert "no such configuration file" in summary["fatal"]
 
 
-def test_a_stop_while_the_agent_still_logs_in_exits_0_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_stop_while_the_agent_still_logs_in_exits_0_at_once(
+    tmp_path: Path, name: str
+) -> None:
     (tmp_path / "media").mkdir()
     config = tmp_path / "agent.toml"
     config.write_text(CONFIG.format(ledger="sqlite:///ledger.db"))  # port 9: nobody
@@ -266,10 +273,10 @@ def test_a_stop_while_the_agent_still_logs_in_exits_0_at_once(tmp_path: Path) ->
     deadline = time.monotonic() + 30
     while "retrying" not in log.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)
-    agent.send_signal(signal.SIGTERM)
+    agent.send_signal(signal.Signals[name])
 
     assert agent.wait(timeout=10) == 0
-    assert "SIGTERM while starting: stopped" in log.read_text()
+    assert f"{name} while starting: stopped" in log.read_text()
 
 
 def test_of_two_agents_registered_together_the_later_gives_way(tmp_path: Path) -> None:
@@ -333,3 +340,94 @@ def test_status_before_any_sync_shows_what_is_pending_and_makes_no_ledger(
     assert status.returncode == 0, status.stderr
     assert "synced 0, pending 1" in status.stdout
     assert not (tmp_path / "ledger.db").exists()
+
+
+def test_run_with_json_logs_reports_a_configuration_error_as_a_json_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "media").mkdir()
+    config = tmp_path / "agent.toml"
+    text = CONFIG.format(ledger="sqlite:///ledger.db")
+    config.write_text(f"[agent]\npull_interval = 0\n{text}")
+
+    done = subprocess.run(
+        [*RUN, "--config", str(config), "--log-format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [line["level"] for line in lines] == ["ERROR"]
+    assert lines[0]["message"] == (
+        f"configuration error: {config}: agent.pull_interval: must be at least 1 second"
+    )
+
+
+def test_run_with_json_logs_reports_a_missing_configuration_as_a_json_line(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [*RUN, "--config", "nope.toml", "--log-format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+
+    assert done.returncode == 2
+    assert "no such configuration file" in json.loads(done.stderr)["message"]
+
+
+def settle_0_config(tmp_path: Path, url: str) -> Path:
+    """A configuration for `url` with settle_seconds = 0, which is warned about."""
+    (tmp_path / "media").mkdir()
+    config = tmp_path / "agent.toml"
+    text = CONFIG.format(ledger="sqlite:///ledger.db")
+    config.write_text(
+        "[agent]\nsettle_seconds = 0\n" + text.replace("http://127.0.0.1:9", url)
+    )
+    return config
+
+
+def test_sync_warns_of_settle_seconds_0(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    config = settle_0_config(tmp_path, emulator.url)
+
+    done = subprocess.run(
+        [sys.executable, "-m", "syncagent", "sync", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert f"WARNING {config}: agent.settle_seconds: 0 means" in done.stderr
+
+
+def test_run_with_json_logs_logs_only_json_lines_its_warnings_included(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    config = settle_0_config(tmp_path, emulator.url)
+    log = tmp_path / "run.log"
+    with open(log, "wb") as out:
+        agent = subprocess.Popen(
+            [*RUN, "--config", str(config), "--log-format", "json"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while "agent started" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    agent.send_signal(signal.SIGTERM)
+
+    assert agent.wait(timeout=30) == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    warnings = [line["message"] for line in lines if line["level"] == "WARNING"]
+    assert warnings[0].startswith(f"{config}: agent.settle_seconds: 0 means")
+    assert lines[-1]["message"] == "agent stopped"

@@ -231,3 +231,77 @@ def test_a_config_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        ("pull_interval = 0", "agent.pull_interval: must be at least 1 second"),
+        ("settle_seconds = -1", "agent.settle_seconds: must be at least 0 seconds"),
+    ],
+)
+def test_a_duration_below_its_minimum_says_the_minimum_in_words(
+    tmp_path: Path, setting: str, problem: str
+) -> None:
+    text = MINIMAL.replace("[[mapping]]", f"[agent]\n{setting}\n[[mapping]]")
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+
+    assert str(caught.value).endswith(problem)
+
+
+@pytest.mark.parametrize("after", ["move", "delete"])
+def test_after_ingest_on_a_sync_mapping_is_an_error(tmp_path: Path, after: str) -> None:
+    text = MINIMAL.replace(
+        'local = "media"\n', f'local = "media"\nafter_ingest = "{after}"\n'
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+
+    assert "mapping[1].after_ingest: only a drop box" in str(caught.value)
+    assert 'mode = "dropbox"' in str(caught.value)
+
+
+def test_after_ingest_keep_on_a_sync_mapping_is_what_it_does_anyway(
+    tmp_path: Path,
+) -> None:
+    text = MINIMAL.replace(
+        'local = "media"\n', 'local = "media"\nafter_ingest = "keep"\n'
+    )
+
+    config = load_config(write(tmp_path, text))
+
+    assert config.mappings[0].after_ingest == "keep"
+    assert config.warnings == ()
+
+
+def test_settle_seconds_0_is_accepted_with_a_warning_naming_the_key(
+    tmp_path: Path,
+) -> None:
+    text = MINIMAL.replace("[[mapping]]", "[agent]\nsettle_seconds = 0\n[[mapping]]")
+
+    config = load_config(write(tmp_path, text))
+
+    assert config.agent.settle_seconds == 0
+    [warning] = config.warnings
+    assert warning.startswith(f"{tmp_path / 'agent.toml'}: agent.settle_seconds: 0 ")
+    assert "half-way" in warning
+
+
+def test_remove_emptied_folders_is_off_unless_asked_for(tmp_path: Path) -> None:
+    assert not load_config(write(tmp_path, MINIMAL)).mappings[0].remove_emptied_folders
+
+    asked = MINIMAL.replace(
+        'local = "media"\n',
+        'local = "media"\nmode = "dropbox"\nafter_ingest = "move"\n'
+        "remove_emptied_folders = true\n",
+    )
+    assert load_config(write(tmp_path, asked)).mappings[0].remove_emptied_folders
+
+    wrong = asked.replace(
+        "remove_emptied_folders = true", 'remove_emptied_folders = "y"'
+    )
+    with pytest.raises(ConfigError, match=r"mapping\[1\]\.remove_emptied_folders"):
+        load_config(write(tmp_path, wrong))

@@ -4,7 +4,8 @@ Requests (a watcher's change, the scheduler's rescan or pull, a retry) only mark
 as wanted; requests that arrive while a pass runs make exactly one more pass after it.
 So two passes of one mapping never overlap and a burst of events costs one or two
 passes, not one each. Each kind keeps its own retry: a pull that went well does not
-cancel the retry an upload pass asked for.
+cancel the retry an upload pass asked for. A failed kind whose scheduled run comes
+before its backoff needs no retry of its own: the scheduled run is its next attempt.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ RETRY_MAX_SECONDS = 600.0
 # A pass gets the stop event and answers whether it should be retried soon.
 PassFunction = Callable[[threading.Event], bool]
 
+# Seconds until the scheduler next asks for a pass of a kind; None if it never does.
+NextScheduled = Callable[[str], float | None]
+
+
+def _never_scheduled(kind: str) -> float | None:
+    del kind
+    return None
+
 
 class MappingRunner:
     """Runs the passes of one mapping, by kind, in the order the kinds are given."""
@@ -36,12 +45,14 @@ class MappingRunner:
         *,
         retry_first: float = RETRY_FIRST_SECONDS,
         retry_max: float = RETRY_MAX_SECONDS,
+        next_scheduled: NextScheduled = _never_scheduled,
     ) -> None:
         self.name = name
         self.passes = dict(passes)
         self.on_fatal = on_fatal
         self.retry_first = retry_first
         self.retry_max = retry_max
+        self.next_scheduled = next_scheduled
         self.stop_event = threading.Event()
         self._wanted: dict[str, set[str]] = {}
         self._retry_at: dict[str, float] = {}
@@ -143,6 +154,17 @@ class MappingRunner:
                 self._retry_delay.pop(kind, None)
                 return
             delay = self._retry_delay.get(kind, self.retry_first)
+            self._retry_delay[kind] = min(delay * 2, self.retry_max)
+            scheduled = self.next_scheduled(kind)
+            if scheduled is not None and scheduled <= delay:
+                # The scheduled run comes first and is the next attempt: no timer.
+                self._retry_at.pop(kind, None)
+                log.info(
+                    "%s: trying the %s pass again in %.0f s, at its next scheduled run",
+                    self.name,
+                    kind,
+                    max(scheduled, 0.0),
+                )
+                return
             self._retry_at[kind] = time.monotonic() + delay
             log.info("%s: trying the %s pass again in %.0f s", self.name, kind, delay)
-            self._retry_delay[kind] = min(delay * 2, self.retry_max)

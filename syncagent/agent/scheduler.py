@@ -42,6 +42,14 @@ class PassScheduler:
         )
         log.debug("%s: every %.0f s", job_id, seconds)
 
+    def seconds_until(self, job_id: str) -> float | None:
+        """Seconds until the job next runs (0 if overdue); None if there is no such
+        job or it will not run again."""
+        job = self._scheduler.get_job(job_id)
+        if job is None or job.next_run_time is None:
+            return None
+        return max((job.next_run_time - datetime.now(UTC)).total_seconds(), 0.0)
+
     def start(self) -> None:
         """Start the scheduler thread."""
         self._scheduler.start()

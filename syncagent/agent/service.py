@@ -41,6 +41,9 @@ _COUNTERS = (
     "trashed",
     "proxies",
 )
+# The scheduler's job per kind of pass: pulls on `pull_interval`, upload passes (full
+# rescans) on `rescan_interval`.
+_JOBS = {"pull": "pull", "upload": "rescan"}
 
 
 class AgentService:
@@ -98,13 +101,15 @@ class AgentService:
 
     def _add_mapping(self, index: int, mapping: MappingConfig) -> None:
         name = str(mapping.local_root)
-        runner = MappingRunner(name, {}, self._fatal)
+        runner = MappingRunner(
+            name, {}, self._fatal, next_scheduled=partial(self._next_scheduled, index)
+        )
         if mapping.downloads:
             # Pulls run before uploads, as in `syncagent sync`.
             runner.passes["pull"] = partial(self._pull_pass, mapping, runner)
             runner.request("pull", "start")
             self.scheduler.every(
-                f"pull:{index}",
+                _job_id("pull", index),
                 self.config.agent.pull_interval,
                 partial(runner.request, "pull", "scheduled"),
             )
@@ -121,7 +126,7 @@ class AgentService:
             watcher.start()
             runner.request("upload", "start")
             self.scheduler.every(
-                f"rescan:{index}",
+                _job_id("upload", index),
                 self.config.agent.rescan_interval,
                 partial(runner.request, "upload", "rescan"),
             )
@@ -160,12 +165,25 @@ class AgentService:
         transient = any(not f.permanent for f in report.failures)
         return report.fatal is not None or transient
 
+    def _next_scheduled(self, index: int, kind: str) -> float | None:
+        """Seconds until the scheduler next asks mapping `index` for a `kind` pass."""
+        return self.scheduler.seconds_until(_job_id(kind, index))
+
     def _fatal(self, exc: BaseException) -> None:
         self.fatal = exc
         self.request_stop(f"fatal: {exc}")
 
 
+def _job_id(kind: str, index: int) -> str:
+    """The scheduler's job that asks mapping `index` for `kind` passes."""
+    return f"{_JOBS[kind]}:{index}"
+
+
 def _log_report(report: PassReport) -> None:
+    if report.fatal is not None and report.fatal_logged:
+        # Said at ERROR already, when the pass stopped: one line per failed pass.
+        log.debug("%s: pass stopped: %s", report.local_root, report.fatal)
+        return
     if report.fatal is not None:
         log.error("%s: pass stopped: %s", report.local_root, report.fatal)
         return

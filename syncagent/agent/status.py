@@ -15,10 +15,11 @@ from typing import Any
 
 from syncagent.agent.liveness import liveness
 from syncagent.config import Config, MappingConfig
-from syncagent.engine.dropbox import failed_drops, ingest_mapping, is_sidecar
+from syncagent.engine.dropbox import failed_drops, ingest_mapping
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.planner import plan_upload_pass
 from syncagent.engine.scanner import scan_tree
+from syncagent.engine.sidecar import is_sidecar
 from syncagent.ledger import Ledger, utcnow
 
 

@@ -1,4 +1,4 @@
-"""`syncagent run`: the background agent, until SIGINT or SIGTERM.
+"""`syncagent run`: the background agent, until SIGINT, SIGTERM or SIGHUP.
 
 Exit status: 0 after a stop by signal, 1 if another agent already runs on the ledger
 or the ledger fails, 2 on configuration errors or credentials Compass refuses.
@@ -16,16 +16,24 @@ from syncagent.agent.service import AgentService
 from syncagent.compass import AuthenticationFailed, CompassError
 from syncagent.config import Config, ConfigError
 from syncagent.ledger import LedgerError
-from syncagent.logs import setup_logging
 from syncagent.runtime import Runtime, open_ledger, open_runtime
 
 log = logging.getLogger(__name__)
 
+# SIGHUP is a stop too: the terminal of a foreground agent was closed, and its default
+# would end the process at once, leaving its registration on the ledger.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-def run_agent(config: Config, *, log_format: str, verbose: int) -> int:
-    """Run the agent until a signal stops it; return the process exit code."""
-    setup_logging(verbose, log_format)
+
+def run_agent(config: Config) -> int:
+    """Run the agent until a signal stops it; return the process exit code.
+
+    Logging is set up by the caller (before the configuration is read, so that its
+    errors are logged in the chosen format too).
+    """
     _stop_while_starting()
+    for warning in config.warnings:
+        log.warning("%s", warning)
     try:
         # Checked before the runtime opens, which may start the embedded emulator.
         if not _first_agent(config):
@@ -100,8 +108,8 @@ def _stop_while_starting() -> None:
         logging.shutdown()
         os._exit(0)
 
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handle)
 
 
 def _log_in(runtime: Runtime) -> None:
@@ -136,8 +144,8 @@ def _on_signals(service: AgentService, runtime: Runtime) -> None:
             _stop_now(runtime, f"second {name}")
         service.request_stop(name)
 
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handle)
 
 
 def _stop_now(runtime: Runtime, why: str) -> None:

@@ -33,6 +33,8 @@ EXIT_INTERRUPTED = 130
 def run_sync(config: Config, *, dry_run: bool, as_json: bool, verbose: int) -> int:
     """Run one sync and return the process exit code."""
     setup_logging(verbose)
+    for warning in config.warnings:
+        log.warning("%s", warning)
     interrupt = threading.Event()
     try:
         with (

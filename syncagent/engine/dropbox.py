@@ -5,10 +5,12 @@ A file `<name>` dropped with a sidecar `<name>.json` beside it gets the sidecar'
 sidecar fails that file alone. With `after_ingest = "move"`, a verified file moves to
 `done/` and a file that failed for good moves to `failed/` with `<name>.error.txt`
 (a shorter note name when that one would be too long for the disk); with "delete" a
-verified file is deleted. The sidecar follows its file. `done/` and `failed/` are
-never ingested. Every move, note and delete goes through `SafeRoot`, so nothing is
-written through a symbolic link or outside the root, and nothing already in `done/`
-or `failed/` is replaced. Reading and checking sidecars is `sidecar.py`.
+verified file is deleted. The sidecar follows its file, and a subfolder that a file
+leaving emptied is removed. A verified file that cannot leave is recorded as failed.
+`done/` and `failed/` are never ingested. Every move, note and delete goes through
+`SafeRoot`, so nothing is written through a symbolic link or outside the root, and
+nothing already in `done/` or `failed/` is replaced. Reading and checking sidecars is
+`sidecar.py`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 from syncagent.compass import CompassClient, CompassError
 from syncagent.config import MappingConfig
@@ -36,6 +39,7 @@ from syncagent.engine.sidecar import (
     FRESH_SECONDS,
     SIDECAR_SUFFIX,
     check_sidecar,
+    is_sidecar,
     parse_sidecar,
     read_sidecar,
     sidecar_of,
@@ -57,6 +61,14 @@ Defer = Callable[[LocalFile], bool]
 HooksFor = Callable[[MappingConfig, int], PassHooks]
 
 
+class Left(NamedTuple):
+    """A file that left the drop box: its new relative path (empty once deleted) and
+    whether its sidecar went with it."""
+
+    rel_path: str
+    with_sidecar: bool
+
+
 def ingest_mapping(mapping: MappingConfig) -> MappingConfig:
     """The mapping as a pass scans it: a drop box's done/ and failed/ are left out."""
     if mapping.mode != "dropbox":
@@ -68,20 +80,6 @@ def moves_on_ingest(mapping: MappingConfig) -> bool:
     """Whether verified files leave the mapping's root (a drop box that moves or
     deletes them)."""
     return mapping.mode == "dropbox" and mapping.after_ingest != "keep"
-
-
-def is_sidecar(root: Path, rel_path: str) -> bool:
-    """Whether `rel_path` is the sidecar of a file beside it (not ingested)."""
-    if not rel_path.endswith(SIDECAR_SUFFIX) or rel_path == SIDECAR_SUFFIX:
-        return False
-    return _is_regular(root / rel_path[: -len(SIDECAR_SUFFIX)])
-
-
-def _is_regular(path: Path) -> bool:
-    try:
-        return stat_module.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -265,16 +263,22 @@ class DropBoxHooks(PassHooks):
         if entry is not None and not self._still_verified(rel_path, entry):
             return
         if after == "move":
-            moved = self._move(rel_path, DONE)
-            if moved is None:
+            left = self._move(rel_path, DONE)
+            if left is None:
                 return  # still in place and synced: the next pass tries again
-            log.info("%s: asset %d; moved to %s", rel_path, asset_id, moved)
+            where = f"moved to {left.rel_path}"
         else:
-            if not self._delete(rel_path):
+            left = self._delete(rel_path)
+            if left is None:
                 return
-            log.info("%s: asset %d; deleted from the drop box", rel_path, asset_id)
+            where = "deleted from the drop box"
+        log.info(
+            "%s: asset %d; %s%s", rel_path, asset_id, where, _along(rel_path, left)
+        )
         # The file left the root on purpose: it must not read as a local deletion.
         self.ledger.remove_entries(self.mapping_id, [rel_path])
+        self.ledger.clear_failures(self.mapping_id, [rel_path])
+        self._remove_emptied(rel_path)
 
     def _still_verified(self, rel_path: str, entry: EntryRecord) -> bool:
         """Whether the file at `rel_path` is still the one verified in Compass. One
@@ -304,9 +308,10 @@ class DropBoxHooks(PassHooks):
                 return
         except (UnsafePath, OSError):
             return  # links, devices, unnamable paths or their folders stay put
-        moved = self._move(rel_path, FAILED)
-        if moved is None:
+        left = self._move(rel_path, FAILED)
+        if left is None:
             return
+        moved = left.rel_path
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         text = f"{rel_path}: {reason}\n(failed at {stamp})\n"
         try:
@@ -316,7 +321,10 @@ class DropBoxHooks(PassHooks):
             log.warning("%s: no note beside %s: %s", rel_path, moved, exc.reason)
         except OSError as exc:
             log.warning("%s: no note beside %s: %s", rel_path, moved, exc.strerror)
-        log.info("%s: moved to %s: %s", rel_path, moved, reason)
+        log.info(
+            "%s: moved to %s%s: %s", rel_path, moved, _along(rel_path, left), reason
+        )
+        self._remove_emptied(rel_path)
 
     def recover(self) -> None:
         """Finish `after_ingest` for files a previous run verified but did not move.
@@ -354,8 +362,8 @@ class DropBoxHooks(PassHooks):
         present = {Identity(f.size, f.mtime_ns, f.inode) for f in tree.files.values()}
         return {_identity_of(e) for e in gone} & present
 
-    def _move(self, rel_path: str, folder: str) -> str | None:
-        """Move a file and its sidecar under `folder`; its new relative path or None.
+    def _move(self, rel_path: str, folder: str) -> Left | None:
+        """Move a file and its sidecar under `folder`; None if it stays.
 
         A link or a file where a folder should be, or no free name, leaves the file
         where it is; a verified file left so is recorded as failed, saying why (the
@@ -371,18 +379,13 @@ class DropBoxHooks(PassHooks):
                 why = exc.reason
             except OSError as exc:
                 why = exc.strerror or str(exc)
-        log.warning("%s: not moved to %s/: %s", rel_path, folder, why)
         if folder == DONE:
-            self.ledger.record_failure(
-                self.mapping_id,
-                rel_path,
-                "upload",
-                f"uploaded, but not moved to {DONE}/: {why}",
-                permanent=True,
-            )
+            self._stays(rel_path, f"not moved to {DONE}/: {why}")
+        else:
+            log.warning("%s: not moved to %s/: %s", rel_path, folder, why)
         return None
 
-    def _move_into(self, rel_path: str, folder: str) -> str:
+    def _move_into(self, rel_path: str, folder: str) -> Left:
         """Move a file (then its sidecar) to a free name under `folder`."""
         rel_dir, _, name = rel_path.rpartition("/")
         target_dir = f"{folder}/{rel_dir}" if rel_dir else folder
@@ -391,25 +394,76 @@ class DropBoxHooks(PassHooks):
                 raise FileNotFoundError(errno.ENOENT, "no such file", rel_path)
             with self.safe.open_dir(target_dir, create=True) as target:
                 placed = _place(source, name, target)
-                _move_sidecar(source, name, target, placed)
+                with_sidecar = _move_sidecar(source, name, target, placed)
                 target.sync()
-                return target.rel(placed)
+                return Left(target.rel(placed), with_sidecar)
 
-    def _delete(self, rel_path: str) -> bool:
-        """Delete a file and its sidecar; whether the file is gone."""
+    def _delete(self, rel_path: str) -> Left | None:
+        """Delete a file and its sidecar; None if the file is still there."""
+        with_sidecar = False
         try:
             with self.safe.parent_of(rel_path) as (directory, name):
                 directory.regular(name)
                 if _sidecar_here(directory, sidecar_of(name)):
                     directory.unlink(sidecar_of(name))
+                    with_sidecar = True
                 directory.unlink(name)
         except FileNotFoundError:
-            return True
+            return Left("", with_sidecar)
         except FileProblem as exc:
-            log.warning("%s: not deleted: %s", rel_path, exc.reason)
-            return False
+            self._stays(rel_path, f"not deleted: {exc.reason}")
+            return None
         except OSError as exc:
-            log.warning("%s: not deleted: %s", rel_path, exc.strerror)
+            self._stays(rel_path, f"not deleted: {exc.strerror or exc}")
+            return None
+        return Left("", with_sidecar)
+
+    def _stays(self, rel_path: str, why: str) -> None:
+        """A verified file that cannot leave the drop box is a failure `status` lists
+        until it leaves; warned about once, not at every pass that tries again."""
+        reason = f"uploaded, but {why}"
+        known = self.ledger.failures(self.mapping_id)
+        if any(f.rel_path == rel_path and f.reason == reason for f in known):
+            log.debug("%s: %s (still)", rel_path, reason)
+        else:
+            log.warning("%s: %s; each pass tries again", rel_path, reason)
+        self.ledger.record_failure(
+            self.mapping_id, rel_path, "upload", reason, permanent=True
+        )
+
+    def _remove_emptied(self, rel_path: str) -> None:
+        """Remove the subfolders that `rel_path` leaving emptied, deepest first, if
+        the mapping asks for it (remove_emptied_folders): by default they stay,
+        since the folders of a drop box are often hot folders that people and
+        scripts drop into again.
+
+        Only a folder with nothing left in it goes (rmdir checks that atomically), so
+        a file or folder put there meanwhile keeps it; the root, done/ and failed/
+        always stay. Its entry goes too: the Compass folder stays, and a drop into a
+        folder of that name again finds it.
+        """
+        if not self.mapping.remove_emptied_folders:
+            return
+        rel_dir = rel_path.rpartition("/")[0]
+        removed = []
+        while rel_dir and rel_dir not in (DONE, FAILED):
+            if not self._remove_if_empty(rel_dir):
+                break
+            log.info("%s: folder left empty by the ingest; removed", rel_dir)
+            removed.append(rel_dir)
+            rel_dir = rel_dir.rpartition("/")[0]
+        if removed:
+            self.ledger.remove_entries(self.mapping_id, removed)
+
+    def _remove_if_empty(self, rel_dir: str) -> bool:
+        """Whether this call removed the folder `rel_dir`, found empty."""
+        try:
+            with self.safe.parent_of(rel_dir) as (parent, name):
+                os.rmdir(name, dir_fd=parent.fd)
+        except (FileProblem, OSError) as exc:
+            quiet = (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT)
+            if not isinstance(exc, OSError) or exc.errno not in quiet:
+                log.debug("%s: empty folder kept: %s", rel_dir, exc)
             return False
         return True
 
@@ -447,13 +501,22 @@ def _numbered(name: str) -> Iterator[str]:
         yield _fitted(pure.stem, f" ({number}){pure.suffix}")
 
 
-def _move_sidecar(source: Dir, name: str, target: Dir, placed: str) -> None:
-    """Move a file's sidecar beside it; on failure the sidecar stays, with a warning."""
+def _move_sidecar(source: Dir, name: str, target: Dir, placed: str) -> bool:
+    """Move a file's sidecar beside it, if it has one; whether it moved. On failure
+    the sidecar stays, with a warning."""
     if not _sidecar_here(source, sidecar_of(name)):
-        return
+        return False
     try:
         source.move_new(sidecar_of(name), target, sidecar_of(placed))
     except FileProblem as exc:
         log.warning("%s: its sidecar stays: %s", source.rel(name), exc.reason)
     except OSError as exc:
         log.warning("%s: its sidecar stays: %s", source.rel(name), exc.strerror)
+    else:
+        return True
+    return False
+
+
+def _along(rel_path: str, left: Left) -> str:
+    """The words a log line adds for a sidecar that went with its file."""
+    return f", with its sidecar {sidecar_of(rel_path)}" if left.with_sidecar else ""

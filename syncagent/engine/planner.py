@@ -6,6 +6,7 @@ tested with lists in and operations out.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -86,10 +87,7 @@ def plan_upload_pass(
         )
     ]
     replaced = {e.rel_path for e in plan.replaced}
-    plan.folders = sorted(
-        (d for d in local.dirs if d not in synced or d in replaced),
-        key=lambda d: (d.count("/"), d),
-    )
+    plan.folders = _folders_to_make(local, synced, replaced)
 
     # Files that are known: unchanged, changed, or replaced by another inode.
     new_files: list[LocalFile] = []
@@ -109,17 +107,23 @@ def plan_upload_pass(
             plan.unchanged += 1
 
     # Synced files that are gone: some were renamed, the rest were deleted. A file
-    # below a folder the scan could not list is unknown, not gone.
-    gone = [
+    # the scan did not see (below a folder it could not list, or gone while it
+    # looked) is unknown, not gone; one that vanished while the scan looked and is
+    # found under a new path was renamed.
+    missing = [
         entry
         for rel_path, entry in synced.items()
         if entry.kind == "file"
         and rel_path not in local.files
         and rel_path not in in_flight
         and rel_path not in replaced
-        and local.sees(rel_path)
     ]
-    by_identity = {(e.inode, e.size, e.mtime_ns): e for e in gone if e.asset_id}
+    gone = [e for e in missing if local.sees(e.rel_path)]
+    by_identity = {
+        (e.inode, e.size, e.mtime_ns): e
+        for e in missing
+        if e.asset_id and (local.sees(e.rel_path) or local.may_have_moved(e.rel_path))
+    }
     new_files.sort(key=_by_path)
     for found in new_files:
         moved = by_identity.pop((found.inode, found.size, found.mtime_ns), None)
@@ -149,6 +153,30 @@ def plan_upload_pass(
         and local.sees(rel_path)
     )
     return plan
+
+
+def _folders_to_make(
+    local: LocalTree, synced: Mapping[str, EntryRecord], replaced: Collection[str]
+) -> list[str]:
+    """New directories to make in Compass, parents first.
+
+    A directory is made when it holds a file to sync or an empty directory, at any
+    depth. One that holds only names the filters leave out (a .DS_Store, editor
+    swap files) is not: it would be an empty folder in Compass. A directory the user
+    made and left empty is made, as the start of a structure to fill.
+    """
+    new_dirs = {d for d in local.dirs if d not in synced or d in replaced}
+    if not new_dirs:
+        return []
+    holding: set[str] = set()
+    empty = (d for d in local.dirs if d not in local.occupied)
+    for start in itertools.chain(map(parent_of, local.files), empty):
+        # Stop at the first folder already known to hold a file: its parents are too.
+        rel_dir = start
+        while rel_dir and rel_dir not in holding:
+            holding.add(rel_dir)
+            rel_dir = parent_of(rel_dir)
+    return sorted(new_dirs & holding, key=lambda d: (d.count("/"), d))
 
 
 def _moves_cut_short(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from syncagent.ledger import FailureRecord
+
 
 class FileProblem(Exception):
     """A local file cannot be synced now; `permanent` if retrying as is cannot help."""
@@ -34,3 +36,20 @@ class UploadStopped(FileProblem):
     def __init__(self) -> None:
         reason = "stopped before its upload finished; resumes from the parts sent"
         super().__init__(reason, permanent=False)
+
+
+def reported_before(
+    known: FailureRecord | None, reason: str, changed_ns: int | None
+) -> bool:
+    """Whether a permanent upload failure is the one the ledger holds already, on a
+    path unchanged since (its ctime, `changed_ns`, is older than the last record).
+
+    Such a failure is warned about once per change of its file, not at every pass;
+    it stays listed as failed all the same. A path whose change time is unknown is
+    taken as changed.
+    """
+    if known is None or not known.permanent or known.operation != "upload":
+        return False
+    if known.reason != reason or changed_ns is None:
+        return False
+    return changed_ns < known.last_seen.timestamp() * 1e9

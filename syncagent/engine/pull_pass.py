@@ -407,6 +407,7 @@ class PullPass:
             self._halted.set()
             log.error("%s: %s; the pass stops here", self.mapping.local_root, exc)
             self.report.fatal = f"Compass cannot be reached; the pass stopped: {exc}"
+            self.report.fatal_logged = True
 
     def _guard(self, rel_path: str, action: Callable[..., None], *args: object) -> bool:
         """Run one path's work; record its failure instead of raising."""

@@ -39,6 +39,8 @@ class PassReport:
     failures: list[FailedItem] = field(default_factory=list)
     planned: list[tuple[str, str]] = field(default_factory=list)
     fatal: str | None = None
+    fatal_logged: bool = False
+    """Whether the pass logged its fatal reason itself, the moment it stopped."""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -67,7 +69,11 @@ class PassReport:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
-        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        data = {
+            k: v
+            for k, v in asdict(self).items()
+            if not k.startswith("_") and k != "fatal_logged"
+        }
         data["failures"] = [asdict(f) for f in sorted(self.failures, key=_by_path)]
         data["planned"] = [{"action": a, "path": p} for a, p in self.planned]
         data["outcome"] = self.outcome

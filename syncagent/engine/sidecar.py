@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+from pathlib import Path
 from typing import Any
 
 from syncagent.engine.hooks import AssetDescription
@@ -32,6 +33,24 @@ _TITLE_KEYS = {"gpms_id", "alpha_id", "gpms_alpha_id"}
 def sidecar_of(rel_path: str) -> str:
     """The relative path (or name) of a file's sidecar."""
     return rel_path + SIDECAR_SUFFIX
+
+
+def may_be_sidecar(rel_path: str) -> bool:
+    """Whether the name is `<file>.json`: a sidecar once `<file>` is beside it."""
+    name = rel_path.rpartition("/")[2]
+    return name.endswith(SIDECAR_SUFFIX) and name != SIDECAR_SUFFIX
+
+
+def is_sidecar(root: Path, rel_path: str) -> bool:
+    """Whether `rel_path` is the sidecar of a regular file beside it (which makes it
+    travel with that file rather than go up on its own)."""
+    if not may_be_sidecar(rel_path):
+        return False
+    try:
+        st = os.lstat(root / rel_path[: -len(SIDECAR_SUFFIX)])
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode)
 
 
 def read_sidecar(directory: Dir, name: str) -> tuple[bytes, float] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -28,13 +29,19 @@ from syncagent.engine.hashing import md5_of_file
 from syncagent.engine.hooks import AssetDescription, PassHooks
 from syncagent.engine.identity import owner_is_alive
 from syncagent.engine.planner import Rename, UploadPlan, parent_of, plan_upload_pass
-from syncagent.engine.problems import FileProblem, FileVanished, UploadStopped
+from syncagent.engine.problems import (
+    FileProblem,
+    FileVanished,
+    UploadStopped,
+    reported_before,
+)
 from syncagent.engine.progress import Progress
 from syncagent.engine.report import PassReport
 from syncagent.engine.scanner import LocalFile, LocalTree, scan_tree, stat_file
 from syncagent.engine.upload import LEASE, Uploader
 from syncagent.ledger import (
     EntryRecord,
+    FailureRecord,
     Ledger,
     LedgerError,
     UploadRecord,
@@ -97,6 +104,9 @@ class UploadPass:
         self._halted = threading.Event()
         self._descriptions: dict[str, AssetDescription] = {}
         self._lock = threading.Lock()
+        # The failures recorded before this pass: those that come again on an
+        # unchanged file are not warned about again.
+        self._known_failures: dict[str, FailureRecord] = {}
 
     def run(self) -> PassReport:
         """Run the pass; per-file failures are in the report, never raised."""
@@ -118,6 +128,9 @@ class UploadPass:
         # Step: check both ends of the mapping are there.
         if not self._ends_ready():
             return
+        self._known_failures = {
+            f.rel_path: f for f in self.ledger.failures(self.mapping_id)
+        }
 
         # Step: finish the uploads a previous run left in flight.
         if not self.dry_run:
@@ -331,6 +344,7 @@ class UploadPass:
             self._halted.set()
             log.error("%s: %s; the pass stops here", self.root, exc)
             self.report.fatal = f"Compass cannot be reached; the pass stopped: {exc}"
+            self.report.fatal_logged = True
 
     def _guard_batch(
         self,
@@ -351,17 +365,40 @@ class UploadPass:
                 self._failed(upload.rel_path, str(exc), exc)
             return None
 
-    def _failed(self, rel_path: str, reason: str, exc: Exception) -> None:
+    def _failed(
+        self,
+        rel_path: str,
+        reason: str,
+        exc: Exception,
+        *,
+        changed_ns: int | None = None,
+    ) -> None:
         permanent = isinstance(exc, RequestRejected) or (
             isinstance(exc, FileProblem) and exc.permanent
         )
-        log.warning("%s: %s", rel_path, reason)
+        if permanent and self._reported_before(rel_path, reason, changed_ns):
+            log.debug("%s: %s (unchanged since it was reported)", rel_path, reason)
+        else:
+            log.warning("%s: %s", rel_path, reason)
         self.report.fail(rel_path, reason, permanent=permanent)
         self.ledger.record_failure(
             self.mapping_id, rel_path, "upload", reason, permanent=permanent
         )
         self.progress.file_done(rel_path, "failed")
         self.hooks.failed(rel_path, reason, permanent=permanent)
+
+    def _reported_before(
+        self, rel_path: str, reason: str, changed_ns: int | None
+    ) -> bool:
+        """Whether this failure was reported already on the file as it is now;
+        `changed_ns` is the path's ctime if the caller has it."""
+        known = self._known_failures.get(rel_path)
+        if known is None:
+            return False
+        if changed_ns is None:
+            with contextlib.suppress(OSError):
+                changed_ns = os.lstat(self.root / rel_path).st_ctime_ns
+        return reported_before(known, reason, changed_ns)
 
     def _carry(self, upload: UploadRecord) -> None:
         done = self.uploader.carry(self.root, upload, self._describe_asset, self.stop)
@@ -844,12 +881,18 @@ class UploadPass:
         """Report what the scan could not take; forget failures of paths now gone."""
         for problem in tree.problems:
             failure = FileProblem(problem.reason, permanent=True)
-            self._failed(problem.rel_path, problem.reason, failure)
+            self._failed(
+                problem.rel_path,
+                problem.reason,
+                failure,
+                changed_ns=problem.changed_ns,
+            )
         present = set(tree.files) | tree.dirs | {p.rel_path for p in tree.problems}
+        # What the scan did not see may still be there, failing as before.
         stale = [
             f.rel_path
             for f in self.ledger.failures(self.mapping_id)
-            if f.rel_path not in present
+            if f.rel_path not in present and tree.sees(f.rel_path)
         ]
         self.ledger.clear_failures(self.mapping_id, stale)
 

@@ -52,7 +52,10 @@ class MappingWatcher:
         self.polling = mapping.watch == "poll"
         self.settle_seconds = settle_seconds
         self.on_change = on_change
-        self.queue = SettleQueue(self.root, settle_seconds)
+        # A drop box's sidecars go with their files; the queue must tell them apart.
+        self.queue = SettleQueue(
+            self.root, settle_seconds, sidecars=mapping.mode == "dropbox"
+        )
         rules = PathFilter(mapping.include, mapping.exclude)
         self.router = EventRouter(self.root, rules, self.queue, self)
         self._observer: BaseObserver | None = None

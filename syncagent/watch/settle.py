@@ -5,6 +5,10 @@ can be opened for reading. Every write seen restarts its wait. A file that holds
 but cannot be opened is released after a grace period anyway, so the pass records why.
 What cannot be uploaded at all (a link, a pipe, a device, a socket) waits the same way,
 without ever being opened, so that a pass soon reports it.
+
+In a drop box, a sidecar (`<file>.json` beside its file) travels with its file: it is
+never announced as a drop of its own. A `.json` with no file beside it yet is
+announced once it settles, as a sidecar's file often follows it moments later.
 """
 
 from __future__ import annotations
@@ -18,6 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from syncagent.engine.sidecar import (
+    SIDECAR_SUFFIX,
+    is_sidecar,
+    may_be_sidecar,
+    sidecar_of,
+)
 from syncagent.watch.paths import printable
 
 log = logging.getLogger(__name__)
@@ -67,9 +77,11 @@ class SettleQueue:
         *,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
+        sidecars: bool = False,
     ) -> None:
         self.root = root
         self.settle_seconds = settle_seconds
+        self.sidecars = sidecars
         self.clock = clock
         self.wall_clock = wall_clock
         self._waiting: dict[str, _Waiting] = {}
@@ -79,6 +91,9 @@ class SettleQueue:
         # Files a pull has just put in place, as it left them: their own events are
         # no change to upload (nor to announce as queued).
         self._placed: dict[str, tuple[_Seen, float]] = {}
+        # Drop box `.json` files waiting with no file beside them: announced once
+        # they settle, unless their file arrived meanwhile.
+        self._unannounced: set[str] = set()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -104,6 +119,7 @@ class SettleQueue:
         with self._lock:
             if seen is None:
                 self._waiting.pop(rel_path, None)
+                self._unannounced.discard(rel_path)
                 return
             placed = self._placed.pop(rel_path, None)
             if placed is not None and placed[0] == seen:
@@ -114,21 +130,59 @@ class SettleQueue:
             self._waiting[rel_path] = _Waiting(
                 seen.size, seen.mtime_ns, self.clock(), seen.regular
             )
+            if first and seen.regular and _is_utf8(rel_path):
+                self._announce(rel_path)
         if not first:
             log.debug(
                 "%s: changed again; waiting for it to settle", printable(rel_path)
             )
-        elif seen.regular and _is_utf8(rel_path):
-            log.info("%s: queued, waiting for it to settle", rel_path)
-        else:
+        elif not (seen.regular and _is_utf8(rel_path)):
             log.debug(
                 "%s: cannot be uploaded; a pass will say why", printable(rel_path)
+            )
+
+    def _announce(self, rel_path: str) -> None:
+        """Say that a new file is queued; a drop box's sidecar is no drop of its own.
+
+        Called with the lock held.
+        """
+        if not self.sidecars:
+            log.info("%s: queued, waiting for it to settle", rel_path)
+        elif is_sidecar(self.root, rel_path):
+            log.debug("%s: a sidecar; it goes with its file", rel_path)
+        elif may_be_sidecar(rel_path):
+            self._unannounced.add(rel_path)
+            log.debug("%s: a sidecar if its file arrives before it settles", rel_path)
+        elif sidecar_of(rel_path) in self._waiting:
+            log.info(
+                "%s: queued with its sidecar %s, waiting for them to settle",
+                rel_path,
+                sidecar_of(rel_path),
+            )
+        else:
+            log.info("%s: queued, waiting for it to settle", rel_path)
+
+    def _settled(self, rel_path: str) -> None:
+        """A file leaves the queue settled: a drop box `.json` that no file came
+        beside is announced now, as the drop of its own it is.
+
+        Called with the lock held.
+        """
+        if rel_path not in self._unannounced:
+            return
+        self._unannounced.discard(rel_path)
+        if not is_sidecar(self.root, rel_path):
+            log.info(
+                "%s: queued as a file of its own: no %s beside it to be the sidecar of",
+                rel_path,
+                rel_path.rpartition("/")[2][: -len(SIDECAR_SUFFIX)],
             )
 
     def forget(self, rel_path: str) -> None:
         """Stop waiting for a path (it was moved away or deleted)."""
         with self._lock:
             self._waiting.pop(rel_path, None)
+            self._unannounced.discard(rel_path)
 
     def due(self) -> list[str]:
         """Take the files that have settled out of the queue; drop vanished ones."""
@@ -148,7 +202,10 @@ class SettleQueue:
                         del self._waiting[rel_path]
                         if verdict:
                             self._released[rel_path] = replace(waiting, since=now)
+                            self._settled(rel_path)
                             settled.append(rel_path)
+                        else:
+                            self._unannounced.discard(rel_path)
         self._prune_released(now)
         return sorted(settled)
 
@@ -200,6 +257,7 @@ class SettleQueue:
             return False
         with self._lock:
             self._waiting.pop(rel_path, None)
+            self._settled(rel_path)
         return True
 
     def _admit(self, rel_path: str, size: int, mtime_ns: int, now: float) -> bool:
@@ -211,7 +269,7 @@ class SettleQueue:
         if age >= self.settle_seconds:
             return True
         self._waiting[rel_path] = _Waiting(size, mtime_ns, now - max(age, 0.0))
-        log.info("%s: queued, waiting for it to settle", rel_path)
+        self._announce(rel_path)
         return False
 
     def _check(self, rel_path: str, waiting: _Waiting, now: float) -> bool | None:

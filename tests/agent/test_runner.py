@@ -204,3 +204,57 @@ def test_a_pass_that_fails_while_stopping_announces_no_retry(
         assert runner.join(5)
 
     assert "trying the upload pass again" not in caplog.text
+
+
+def retry_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "again in" in r.getMessage()]
+
+
+def test_a_retry_announces_the_scheduled_run_when_that_comes_first(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    passes = Passes(retry=True)
+    runner = MappingRunner(
+        "m",
+        {"pull": passes.make("pull")},
+        lambda e: None,
+        retry_first=30,
+        next_scheduled=lambda kind: 3.0 if kind == "pull" else None,
+    )
+    with caplog.at_level(logging.INFO, logger="syncagent.agent.runner"):
+        runner.start()
+        for _ in range(4):  # each failure doubles the backoff, past the schedule
+            runner.request("pull", "scheduled")
+            assert wait_for(lambda: runner.idle)
+        runner.stop()
+        assert runner.join(5)
+
+    assert (
+        retry_lines(caplog)
+        == ["m: trying the pull pass again in 3 s, at its next scheduled run"] * 4
+    )
+
+
+def test_a_retry_announces_its_backoff_when_that_comes_before_the_schedule(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    passes = Passes(retry=True)
+    runner = MappingRunner(
+        "m",
+        {"upload": passes.make("upload")},
+        lambda e: None,
+        retry_first=30,
+        next_scheduled=lambda kind: 3600.0,
+    )
+    with caplog.at_level(logging.INFO, logger="syncagent.agent.runner"):
+        runner.start()
+        for _ in range(2):
+            runner.request("upload", "settled")
+            assert wait_for(lambda: runner.idle)
+        runner.stop()
+        assert runner.join(5)
+
+    assert retry_lines(caplog) == [
+        "m: trying the upload pass again in 30 s",
+        "m: trying the upload pass again in 60 s",
+    ]

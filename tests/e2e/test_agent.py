@@ -34,15 +34,6 @@ def view(emulator: EmulatorServer) -> Iterator[RemoteView]:
     remote.close()
 
 
-@pytest.fixture
-def agents() -> Iterator[list[Agent]]:
-    """Agents a test starts; any still running at the end are killed."""
-    started: list[Agent] = []
-    yield started
-    for agent in started:
-        agent.kill()
-
-
 def start(agents: list[Agent], config: Path, name: str = "agent") -> Agent:
     agent = Agent(config, name).start()
     agents.append(agent)

@@ -49,6 +49,29 @@ def test_new_files_are_uploaded_and_new_dirs_made_parents_first() -> None:
     assert not plan.revisions and not plan.checks and not plan.forgets
 
 
+def test_dirs_holding_only_left_out_names_get_no_folder() -> None:
+    # The scan leaves excluded files out: "notes" and "notes/deep" held only such
+    # files; "a/empty" holds nothing at all and "shell" only an empty folder.
+    local = tree(
+        LocalFile("a/b/c/clip.mov", 5, 1, 11),
+        dirs=(
+            "a",
+            "a/b",
+            "a/b/c",
+            "a/empty",
+            "notes",
+            "notes/deep",
+            "shell",
+            "shell/in",
+        ),
+    )
+    local.occupied.update({"", "a", "a/b", "a/b/c", "notes", "notes/deep", "shell"})
+
+    plan = plan_upload_pass(local, {"a": synced_dir("a")})
+
+    assert plan.folders == ["shell", "a/b", "a/empty", "shell/in", "a/b/c"]
+
+
 def test_unchanged_file_needs_nothing() -> None:
     plan = plan_upload_pass(
         tree(LocalFile("x.mov", 10, 1, 1)), {"x.mov": synced_file("x.mov")}
@@ -126,14 +149,18 @@ def test_known_directory_is_not_made_again() -> None:
 
 
 def test_a_path_that_changed_kind_is_settled_first_and_made_again() -> None:
-    local = tree(LocalFile("was-dir", 4, 1, 50), dirs=("was-file",))
+    local = tree(
+        LocalFile("was-dir", 4, 1, 50),
+        LocalFile("was-file/in.txt", 4, 1, 51),
+        dirs=("was-file",),
+    )
     synced = {"was-dir": synced_dir("was-dir"), "was-file": synced_file("was-file")}
 
     plan = plan_upload_pass(local, synced)
 
     assert sorted(e.rel_path for e in plan.replaced) == ["was-dir", "was-file"]
     assert plan.folders == ["was-file"]
-    assert [f.rel_path for f in plan.uploads] == ["was-dir"]
+    assert [f.rel_path for f in plan.uploads] == ["was-dir", "was-file/in.txt"]
     assert plan.forgets == [] and plan.removals == []
 
 
@@ -196,3 +223,33 @@ def test_nothing_is_gone_when_the_root_could_not_be_listed() -> None:
     plan = plan_upload_pass(local, {"a.txt": synced_file("a.txt")}, remove_deleted=True)
 
     assert plan.idle
+
+
+def test_a_file_that_vanished_during_the_scan_is_kept_or_renamed() -> None:
+    # "a.mov" went while the scan looked; "b.mov" too, and is back as "c.mov".
+    local = tree(LocalFile("c.mov", 10, 1, 2))
+    local.unseen.update({"a.mov", "b.mov"})
+    local.vanished.update({"a.mov", "b.mov"})
+    synced = {
+        "a.mov": synced_file("a.mov", inode=1),
+        "b.mov": synced_file("b.mov", inode=2),
+    }
+
+    plan = plan_upload_pass(local, synced, remove_deleted=True)
+
+    assert [(r.entry.rel_path, r.local.rel_path) for r in plan.renames] == [
+        ("b.mov", "c.mov")
+    ]
+    assert not plan.uploads and not plan.removals and not plan.forgets
+
+
+def test_a_file_below_an_unlisted_folder_is_no_rename_source() -> None:
+    # Its twin elsewhere (a hard link) is a new file, not the file moved.
+    local = tree(LocalFile("twin.mov", 10, 1, 2), dirs=("locked",))
+    local.unseen.add("locked")
+    synced = {"locked/a.mov": synced_file("locked/a.mov", inode=2)}
+
+    plan = plan_upload_pass(local, synced, remove_deleted=True)
+
+    assert [f.rel_path for f in plan.uploads] == ["twin.mov"]
+    assert not plan.renames and not plan.removals

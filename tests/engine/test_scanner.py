@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,3 +117,69 @@ def test_include_and_path_globs(tmp_path: Path) -> None:
     found = scan_tree(tmp_path, PathFilter(["*.mov"], ["raw/a.mov"]))
 
     assert set(found.files) == {"b.mov"}
+
+
+def listing_then(action: Callable[[], None], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the first listing of the root run `action` between its listing and the
+    walk's look at each entry, as a rename at that instant would."""
+    real_scandir = os.scandir
+    fired: list[bool] = []
+
+    def racing_scandir(path: str) -> Any:
+        entries = real_scandir(path)
+        if fired:
+            return entries
+        fired.append(True)
+        with entries:
+            listed = list(entries)
+        action()
+        return contextlib.nullcontext(listed)
+
+    monkeypatch.setattr(os, "scandir", racing_scandir)
+
+
+def test_a_file_gone_between_listing_and_stat_is_no_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "stays.txt").write_text("s")
+    (tmp_path / "moves.txt").write_text("m")
+    listing_then(
+        lambda: (tmp_path / "moves.txt").rename(tmp_path / "moved.txt"), monkeypatch
+    )
+
+    found = scan_tree(tmp_path, RULES)
+
+    assert set(found.files) == {"stays.txt"}
+    assert found.problems == []
+    assert not found.sees("moves.txt") and found.may_have_moved("moves.txt")
+    assert found.sees("stays.txt") and not found.may_have_moved("stays.txt")
+
+
+def test_a_folder_gone_before_it_is_listed_is_no_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "day1").mkdir()
+    (tmp_path / "day1" / "a.mov").write_text("a")
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+
+    def move_and_delete() -> None:
+        (tmp_path / "day1").rename(tmp_path / "day2")
+        (tmp_path / "link").unlink()
+
+    listing_then(move_and_delete, monkeypatch)
+
+    found = scan_tree(tmp_path, RULES)
+
+    assert found.files == {} and found.dirs == set()
+    assert found.problems == []
+    assert found.may_have_moved("day1/a.mov") and not found.sees("day1/a.mov")
+
+
+def test_problems_carry_when_their_path_last_changed(tmp_path: Path) -> None:
+    bad = os.fsencode(tmp_path) + b"/caf\xe9.txt"
+    with open(bad, "wb") as stream:
+        stream.write(b"latin-1 name")
+
+    [problem] = scan_tree(tmp_path, RULES).problems
+
+    assert problem.changed_ns == os.lstat(bad).st_ctime_ns

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+
+import pytest
 
 from syncagent.watch.settle import UNREADABLE_GRACE_SECONDS, SettleQueue
 
@@ -20,9 +23,15 @@ class Clock:
         self.wall += seconds
 
 
-def make_queue(root: Path, clock: Clock, settle: float = 5.0) -> SettleQueue:
+def make_queue(
+    root: Path, clock: Clock, settle: float = 5.0, *, sidecars: bool = False
+) -> SettleQueue:
     return SettleQueue(
-        root, settle, clock=lambda: clock.now, wall_clock=lambda: clock.wall
+        root,
+        settle,
+        clock=lambda: clock.now,
+        wall_clock=lambda: clock.wall,
+        sidecars=sidecars,
     )
 
 
@@ -208,3 +217,102 @@ def test_links_pipes_and_undecodable_names_settle_without_being_opened(
     clock.advance(1.5)
     assert queue.due() == sorted([bad, "fifo.txt", "link.txt"])
     assert opened == [bad]  # a pipe would block, a link leads out of the root
+
+
+# -- what a drop box announces ------------------------------------------------------
+
+
+def announced(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The INFO lines of the queue so far (what a person reads in the log)."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "syncagent.watch.settle" and r.levelno >= logging.INFO
+    ]
+
+
+def test_a_sidecar_after_its_file_is_no_drop_of_its_own(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="syncagent.watch.settle")
+    clock = Clock()
+    queue = make_queue(tmp_path, clock, sidecars=True)
+    write(tmp_path / "good.txt", b"g", clock)
+    queue.touch("good.txt")
+    write(tmp_path / "good.txt.json", b"{}", clock)
+    queue.touch("good.txt.json")
+
+    clock.advance(5.5)
+    assert queue.due() == ["good.txt", "good.txt.json"]  # a pass still takes both
+    assert announced(caplog) == ["good.txt: queued, waiting for it to settle"]
+
+
+def test_a_sidecar_before_its_file_is_announced_with_the_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="syncagent.watch.settle")
+    clock = Clock()
+    queue = make_queue(tmp_path, clock, sidecars=True)
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub/a.mov.json", b"{}", clock)
+    queue.touch("sub/a.mov.json")
+    clock.advance(1.0)
+    write(tmp_path / "sub/a.mov", b"a", clock)
+    queue.touch("sub/a.mov")
+
+    clock.advance(5.5)
+    assert queue.due() == ["sub/a.mov", "sub/a.mov.json"]
+    assert announced(caplog) == [
+        "sub/a.mov: queued with its sidecar sub/a.mov.json, waiting for them to settle"
+    ]
+
+
+def test_a_json_with_no_file_beside_it_is_announced_once_it_settles(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="syncagent.watch.settle")
+    clock = Clock()
+    queue = make_queue(tmp_path, clock, sidecars=True)
+    write(tmp_path / "alone.txt.json", b"{}", clock)
+    queue.touch("alone.txt.json")
+    assert announced(caplog) == []
+
+    clock.advance(5.5)
+    assert queue.due() == ["alone.txt.json"]
+    assert announced(caplog) == [
+        "alone.txt.json: queued as a file of its own: no alone.txt beside it to be "
+        "the sidecar of"
+    ]
+
+
+def test_a_fresh_sidecar_a_pass_finds_is_not_announced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pass asks about a file's sidecar too; it joins the queue quietly."""
+    caplog.set_level(logging.INFO, logger="syncagent.watch.settle")
+    clock = Clock()
+    queue = make_queue(tmp_path, clock, sidecars=True)
+    write(tmp_path / "a.mov", b"a", clock)
+    write(tmp_path / "a.mov.json", b"{}", clock)
+    st = (tmp_path / "a.mov.json").stat()
+
+    assert queue.take("a.mov.json", st.st_size, st.st_mtime_ns) is False
+    clock.advance(5.5)
+    assert queue.take("a.mov.json", st.st_size, st.st_mtime_ns) is True
+    assert announced(caplog) == []
+
+
+def test_outside_a_drop_box_a_json_file_is_queued_like_any_other(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="syncagent.watch.settle")
+    clock = Clock()
+    queue = make_queue(tmp_path, clock)
+    write(tmp_path / "a.mov", b"a", clock)
+    write(tmp_path / "a.mov.json", b"{}", clock)
+    queue.touch("a.mov")
+    queue.touch("a.mov.json")
+    assert announced(caplog) == [
+        "a.mov: queued, waiting for it to settle",
+        "a.mov.json: queued, waiting for it to settle",
+    ]
