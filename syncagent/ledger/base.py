@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncagent.ledger import migrate
+from syncagent.ledger.group_commit import GroupCommit
 from syncagent.ledger.models import Failure
 from syncagent.ledger.records import EntryRecord
 from syncagent.ledger.statements import INSERT_ENTRY, UPDATE_ENTRY
@@ -153,8 +154,6 @@ class LedgerBase:
     """Opens the database, migrates it, and runs transactions; the parts of the
     ledger (entries, uploads, activity, pull state) build on it."""
 
-    """Sync state in a SQLAlchemy database; migrated to the newest schema on open."""
-
     def __init__(self, url: str, *, read_only: bool = False) -> None:
         """Open the ledger; a read-only ledger is never migrated nor written."""
         self.url = url
@@ -175,6 +174,7 @@ class LedgerBase:
             ) from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.RLock()
+        self._group = GroupCommit(self._core)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -201,6 +201,11 @@ class LedgerBase:
             raise LedgerError(
                 f"cannot write the ledger at {safe_url(self.url)}: {reason_of(exc)}"
             ) from exc
+
+    def _grouped(self, write: Callable[[Connection], object]) -> None:
+        """Run `write` in a write transaction that concurrent writes may share;
+        return once it is committed (see group_commit.py)."""
+        self._group.run(write)
 
     @contextmanager
     def _read(self) -> Iterator[Session]:

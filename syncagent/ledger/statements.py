@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, delete, insert, update
 
-from syncagent.ledger.models import Entry, Failure, Upload, UploadPart
+from syncagent.ledger.models import Entry, Failure, Upload
 
 ENTRY_COLUMNS = (
     Entry.rel_path,
@@ -54,9 +54,6 @@ SET_COMPLETING = (
     update(Upload)
     .where(Upload.upload_id == bindparam("b_upload_id"))
     .values(state="completing", checksum=bindparam("b_checksum"))
-)
-DELETE_PARTS = delete(UploadPart).where(
-    UploadPart.upload_id == bindparam("b_upload_id")
 )
 DELETE_UPLOAD = delete(Upload).where(Upload.upload_id == bindparam("b_upload_id"))
 DELETE_FAILURE = delete(Failure).where(

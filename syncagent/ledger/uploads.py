@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from syncagent.ledger.base import LedgerBase, aware, utcnow
@@ -14,7 +16,6 @@ from syncagent.ledger.models import Entry, RevisionRecord, Upload, UploadPart
 from syncagent.ledger.records import EntryRecord, UploadRecord, UploadStart
 from syncagent.ledger.statements import (
     DELETE_FAILURE,
-    DELETE_PARTS,
     DELETE_UPLOAD,
     INSERT_UPLOAD,
     SET_ASSET,
@@ -201,10 +202,8 @@ class UploadsMixin(LedgerBase):
 
     def set_upload_completing(self, upload_id: int, checksum: str) -> None:
         """About to ask Compass to complete; `checksum` is the whole-file MD5."""
-        with self._core() as connection:
-            connection.execute(
-                SET_COMPLETING, {"b_upload_id": upload_id, "b_checksum": checksum}
-            )
+        params = {"b_upload_id": upload_id, "b_checksum": checksum}
+        self._grouped(lambda connection: connection.execute(SET_COMPLETING, params))
 
     def reset_upload(
         self, upload_id: int, *, state: str, forget_asset: bool = False
@@ -245,25 +244,29 @@ class UploadsMixin(LedgerBase):
 
     def finish_upload(self, upload: UploadRecord, entry: EntryRecord) -> None:
         """The upload is verified in Compass: record the entry synced, atomically."""
-        with self._core() as connection:
-            self._upsert_entry(connection, upload.mapping_id, entry)
-            if upload.kind == "revision":
-                connection.execute(
-                    insert(RevisionRecord).values(
-                        mapping_id=upload.mapping_id,
-                        rel_path=entry.rel_path,
-                        asset_id=entry.asset_id,
-                        checksum=entry.checksum,
-                        size=entry.size,
-                        uploaded_at=utcnow(),
-                    )
-                )
-            connection.execute(DELETE_PARTS, {"b_upload_id": upload.upload_id})
-            connection.execute(DELETE_UPLOAD, {"b_upload_id": upload.upload_id})
+        self._grouped(partial(self._finish_upload, upload, entry))
+
+    def _finish_upload(
+        self, upload: UploadRecord, entry: EntryRecord, connection: Connection
+    ) -> None:
+        self._upsert_entry(connection, upload.mapping_id, entry)
+        if upload.kind == "revision":
             connection.execute(
-                DELETE_FAILURE,
-                {"b_mapping_id": upload.mapping_id, "b_rel_path": entry.rel_path},
+                insert(RevisionRecord).values(
+                    mapping_id=upload.mapping_id,
+                    rel_path=entry.rel_path,
+                    asset_id=entry.asset_id,
+                    checksum=entry.checksum,
+                    size=entry.size,
+                    uploaded_at=utcnow(),
+                )
             )
+        # Its confirmed parts go with it (ON DELETE CASCADE).
+        connection.execute(DELETE_UPLOAD, {"b_upload_id": upload.upload_id})
+        connection.execute(
+            DELETE_FAILURE,
+            {"b_mapping_id": upload.mapping_id, "b_rel_path": entry.rel_path},
+        )
 
     def revision_count(self, mapping_id: int) -> int:
         """How many revisions this agent uploaded on a mapping."""

@@ -9,6 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from syncagent.migrations import HEAD
 
 from syncagent.ledger import EntryRecord, Ledger, MappingBusy
@@ -87,6 +88,9 @@ def test_upload_checkpoints_then_entry_and_revision(ledger: Ledger) -> None:
 
     assert ledger.uploads(mapping_id) == []
     assert ledger.entries(mapping_id)["clip.mov"].checksum == "b" * 32
+    with ledger.engine.connect() as connection:
+        parts = connection.execute(text("SELECT count(*) FROM upload_parts"))
+        assert parts.scalar() == 0  # its confirmed parts went with it
 
 
 def test_initiating_again_voids_confirmed_parts(ledger: Ledger) -> None:

@@ -1,0 +1,98 @@
+"""Writes that arrive together share a transaction; each still fails alone."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from syncagent.ledger.group_commit import GroupCommit
+
+
+class FakeDatabase:
+    """Counts transactions; a write of "bad" fails its whole transaction."""
+
+    def __init__(self) -> None:
+        self.committed: list[str] = []
+        self.transactions = 0
+        self.first_open = threading.Event()
+        self.release_first = threading.Event()
+
+    @contextmanager
+    def transaction(self) -> Iterator[list[str]]:
+        self.transactions += 1
+        if self.transactions == 1:
+            self.first_open.set()
+            assert self.release_first.wait(10)
+        pending: list[str] = []
+        yield pending
+        if "bad" in pending:
+            raise RuntimeError("constraint failed")
+        self.committed.extend(pending)
+
+
+def writer(name: str):  # type: ignore[no-untyped-def]
+    return lambda pending: pending.append(name)
+
+
+def test_writes_waiting_for_a_commit_share_the_next_transaction() -> None:
+    database = FakeDatabase()
+    group = GroupCommit(database.transaction)  # type: ignore[arg-type]
+    first = threading.Thread(target=group.run, args=(writer("w0"),))
+    first.start()
+    assert database.first_open.wait(10)
+
+    # Three writes arrive while the first transaction is open.
+    errors: dict[str, BaseException] = {}
+
+    def run(name: str) -> None:
+        try:
+            group.run(writer(name))
+        except RuntimeError as exc:
+            errors[name] = exc
+
+    waiting = [threading.Thread(target=run, args=(n,)) for n in ("w1", "bad", "w3")]
+    for thread in waiting:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(group._waiting) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the three wait behind the open transaction
+    database.release_first.set()
+    for thread in [first, *waiting]:
+        thread.join(10)
+
+    # One shared transaction failed because of "bad"; each write then ran alone.
+    assert sorted(database.committed) == ["w0", "w1", "w3"]
+    assert list(errors) == ["bad"]
+    assert database.transactions == 1 + 1 + 3
+
+
+def test_a_write_alone_commits_at_once_and_raises_its_own_error() -> None:
+    database = FakeDatabase()
+    database.release_first.set()
+    group = GroupCommit(database.transaction)  # type: ignore[arg-type]
+
+    group.run(writer("w0"))
+    with pytest.raises(RuntimeError, match="constraint failed"):
+        group.run(writer("bad"))
+
+    assert database.committed == ["w0"]
+    assert database.transactions == 2
+
+
+def test_every_write_of_many_threads_is_committed_once() -> None:
+    database = FakeDatabase()
+    database.release_first.set()
+    group = GroupCommit(database.transaction)  # type: ignore[arg-type]
+    names = [f"w{i}" for i in range(200)]
+    threads = [threading.Thread(target=group.run, args=(writer(n),)) for n in names]
+
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert sorted(database.committed) == sorted(names)
