@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +25,8 @@ _FLUSH_BYTES = 1 << 20
 _INLINE_BYTES = 256 << 10
 _FLUSH_CHUNKS = 256
 """Under the system's limit of buffers per writev (1024 on Linux)."""
+_WRITE_LOCKS = 64
+"""Writes into one upload's file take one of these locks, chosen by its key."""
 
 
 class PartSink:
@@ -57,6 +60,16 @@ class PartSink:
         """Write and hash `chunks` after what came before (blocking)."""
         for chunk in chunks:
             self._md5.update(chunk)
+        if self.offset is None:
+            self._write(chunks)
+            return
+        # The filesystem serialises writes to one file anyway (the inode's lock);
+        # parts written side by side into the upload's file would spin on it in the
+        # kernel, burning CPU. Waiting here sleeps instead.
+        with self._store.write_lock(self._upload_key):
+            self._write(chunks)
+
+    def _write(self, chunks: list[bytes]) -> None:
         start = (self.offset or 0) + self.size
         total = sum(map(len, chunks))
         written = os.pwritev(self._fd, chunks, start)
@@ -141,6 +154,7 @@ class ObjectStore:
         self._uploads.mkdir(parents=True, exist_ok=True)
         (self.root / SOURCES).mkdir(exist_ok=True)
         self._pool = ThreadPoolExecutor(io_threads, thread_name_prefix="emulator-io")
+        self._write_locks = [threading.Lock() for _ in range(_WRITE_LOCKS)]
 
     def path_of(self, key: str) -> Path:
         """Return the file of `key`; raise ValueError for keys outside the root."""
@@ -160,6 +174,10 @@ class ObjectStore:
     def part_path(self, upload_key: str, part_number: int) -> Path:
         """Return where part `part_number` of an upload lives when kept apart."""
         return self._uploads / f"{upload_key}.parts" / str(part_number)
+
+    def write_lock(self, upload_key: str) -> threading.Lock:
+        """The lock that writes into the file of `upload_key` take."""
+        return self._write_locks[hash(upload_key) % _WRITE_LOCKS]
 
     def part_sink(self, upload_key: str, part_number: int) -> PartSink:
         """Return a sink for one PUT of a part (open it before receiving)."""
