@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from syncagent.compass import CompassClient
+from syncagent.compass import CompassClient, ProxyUnusable
 from syncagent.config import Config, ConfigError, MappingConfig
 from syncagent.engine.dropbox import (
     Defer,
@@ -56,16 +56,23 @@ def open_runtime(
     leases fresh with a heartbeat until the context ends.
     """
     with _compass_url(config) as url:
-        ledger = open_ledger(config)
         transfer = config.transfer
-        client = CompassClient(
-            url,
-            config.compass.username,
-            config.compass.password,
-            concurrency=transfer.concurrency,
-            timeout=config.compass.timeout,
-            verify=config.compass.verify_tls,
-        )
+        try:
+            client = CompassClient(
+                url,
+                config.compass.username,
+                config.compass.password,
+                concurrency=transfer.concurrency,
+                timeout=config.compass.timeout,
+                verify=config.compass.verify_tls,
+            )
+        except ProxyUnusable as exc:
+            raise ConfigError(str(exc)) from exc
+        try:
+            ledger = open_ledger(config)
+        except BaseException:
+            client.close()
+            raise
         owner = process_owner()
         uploader = Uploader(
             client,

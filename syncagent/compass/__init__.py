@@ -25,6 +25,7 @@ from syncagent.compass.models import (
     SearchPage,
 )
 from syncagent.compass.retry import RetryPolicy
+from syncagent.compass.sender import ProxyUnusable
 
 __all__ = [
     "AmbiguousResult",
@@ -44,6 +45,7 @@ __all__ = [
     "PermissionDenied",
     "Permissions",
     "Proxy",
+    "ProxyUnusable",
     "RequestRejected",
     "RetryPolicy",
     "Revision",

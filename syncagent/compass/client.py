@@ -33,7 +33,7 @@ from syncagent.compass.models import (
     SearchPage,
 )
 from syncagent.compass.retry import RetryPolicy
-from syncagent.compass.sender import Sender
+from syncagent.compass.sender import Sender, network_client
 from syncagent.compass.transport import (
     Session,
     error_messages,
@@ -94,11 +94,9 @@ class CompassClient:
         pool = concurrency + 4
         limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
         timeouts = httpx.Timeout(timeout, connect=min(timeout, 15.0))
-        self.sender = Sender.for_network(verify=verify, limits=limits, timeout=timeouts)
         # Downloads stream their bodies, which the sender does not do.
-        self.http = httpx.Client(
-            timeout=timeouts, limits=limits, verify=verify, follow_redirects=False
-        )
+        self.http = network_client(verify=verify, limits=limits, timeout=timeouts)
+        self.sender = Sender.for_network(verify=verify, limits=limits, timeout=timeouts)
         self.session = Session(
             base_url, username, password, http=self.sender, policy=policy
         )

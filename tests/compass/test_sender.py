@@ -1,16 +1,26 @@
-"""The sender: requests straight to a transport, the environment's proxies per URL."""
+"""The sender: requests straight to a transport, or through httpx.Client when the
+environment names a proxy."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from syncagent.compass.sender import USER_AGENT, Sender
+from syncagent.compass.sender import USER_AGENT, Sender, proxy_in_environment
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY")
 
 
-def recording(seen: list[httpx.Request], name: str) -> httpx.MockTransport:
+@pytest.fixture
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in (*PROXY_VARIABLES, "SOCKS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+def recording(seen: list[httpx.Request]) -> httpx.MockTransport:
     def handler(request: httpx.Request) -> httpx.Response:
-        request.extensions["via"] = name
         seen.append(request)
         return httpx.Response(200, json={"ok": True}, headers={"set-cookie": "a=b"})
 
@@ -19,7 +29,7 @@ def recording(seen: list[httpx.Request], name: str) -> httpx.MockTransport:
 
 def test_a_request_goes_out_whole_and_its_answer_comes_back_read() -> None:
     seen: list[httpx.Request] = []
-    sender = Sender(recording(seen, "direct"), timeout=httpx.Timeout(7.0))
+    sender = Sender(recording(seen), timeout=httpx.Timeout(7.0))
 
     answer = sender.send(
         "POST", "https://compass.test/api/x", json={"a": 1}, params={"q": "v w"}
@@ -35,7 +45,7 @@ def test_a_request_goes_out_whole_and_its_answer_comes_back_read() -> None:
 
 def test_cookies_set_by_a_server_are_not_sent_back() -> None:
     seen: list[httpx.Request] = []
-    sender = Sender(recording(seen, "direct"))
+    sender = Sender(recording(seen))
 
     sender.send("GET", "https://compass.test/a")
     sender.send("GET", "https://compass.test/b")
@@ -44,57 +54,35 @@ def test_cookies_set_by_a_server_are_not_sent_back() -> None:
 
 
 @pytest.mark.parametrize(
-    ("environment", "url", "expected"),
+    ("environment", "proxied"),
     [
-        ({}, "https://compass.test/a", "direct"),
-        ({"HTTPS_PROXY": "http://proxy.test:3128"}, "https://compass.test/a", "p1"),
-        ({"HTTPS_PROXY": "http://proxy.test:3128"}, "http://compass.test/a", "direct"),
-        ({"ALL_PROXY": "http://proxy.test:3128"}, "http://compass.test/a", "p1"),
-        (
-            {"HTTPS_PROXY": "http://proxy.test:3128", "NO_PROXY": "compass.test"},
-            "https://compass.test/a",
-            "direct",
-        ),
-        (
-            {"HTTPS_PROXY": "http://proxy.test:3128", "NO_PROXY": "other.test"},
-            "https://compass.test/a",
-            "p1",
-        ),
+        ({}, False),
+        ({"https_proxy": "http://127.0.0.1:3128"}, True),
+        ({"HTTP_PROXY": "127.0.0.1:3128"}, True),
+        ({"ALL_PROXY": "socks5://127.0.0.1:1080"}, True),
+        # Not httpx's: desktop settings export them beside http_proxy.
+        ({"FTP_PROXY": "ftp://127.0.0.1:2121"}, False),
+        ({"socks_proxy": "socks://127.0.0.1:1080"}, False),
+        ({"NO_PROXY": "127.0.0.1"}, False),
     ],
 )
-def test_the_environments_proxy_is_used_where_it_applies(
-    monkeypatch: pytest.MonkeyPatch,
-    environment: dict[str, str],
-    url: str,
-    expected: str,
+def test_only_an_http_proxy_in_the_environment_counts(
+    no_proxies: pytest.MonkeyPatch, environment: dict[str, str], proxied: bool
 ) -> None:
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
     for name, value in environment.items():
-        monkeypatch.setenv(name, value)
-    seen: list[httpx.Request] = []
-    proxied = {"http://proxy.test:3128": recording(seen, "p1")}
-    sender = Sender(recording(seen, "direct"), proxied=proxied)
+        no_proxies.setenv(name, value)
 
-    sender.send("GET", url)
-
-    assert seen[0].extensions["via"] == expected
+    assert proxy_in_environment() is proxied
 
 
-def test_a_proxy_named_without_a_scheme_is_an_http_proxy(
-    monkeypatch: pytest.MonkeyPatch,
+def test_other_proxy_variables_do_not_stop_the_sender(
+    no_proxies: pytest.MonkeyPatch,
 ) -> None:
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.lower(), raising=False)
-    monkeypatch.setenv("HTTPS_PROXY", "proxy.test:3128")
+    no_proxies.setenv("FTP_PROXY", "ftp://127.0.0.1:2121")
+    no_proxies.setenv("socks_proxy", "socks://127.0.0.1:1080")
 
     sender = Sender.for_network(
         verify=True, limits=httpx.Limits(), timeout=httpx.Timeout(5.0)
     )
 
-    try:
-        assert list(sender._proxied) == ["http://proxy.test:3128"]
-    finally:
-        sender.close()
+    sender.close()

@@ -84,8 +84,10 @@ def run_sync(
     unprivileged: bool = False,
     verbose: bool = False,
     dry_run: bool = False,
+    env: dict[str, str] | None = None,
 ) -> SyncRun:
-    """Run `syncagent sync --json` and parse its summary."""
+    """Run `syncagent sync --json` and parse its summary (`env`: its environment,
+    if not this process's)."""
     command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
     if verbose:
         command.append("-v")
@@ -94,7 +96,7 @@ def run_sync(
     if unprivileged:
         command = unprivileged_prefix() + command
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, check=False
+        command, capture_output=True, text=True, timeout=timeout, check=False, env=env
     )
     try:
         summary = json.loads(done.stdout)
