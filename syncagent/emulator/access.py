@@ -1,4 +1,5 @@
-"""Lookups shared by the routes: records by ID (404) and permission checks (403).
+"""Lookups shared by the routes: records by ID (404, or 410 for an asset deleted since)
+and permission checks (403).
 
 Permission flags come from the in-memory cache of grants.py.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,9 @@ _ASSET_FOLDERS = (
     .outerjoin(AssetFolder, AssetFolder.asset_id == Asset.id)
     .where(Asset.id == bindparam("asset_id"))
 )
+# The highest asset ID ever given out: assets use AUTOINCREMENT, so an ID is never
+# given out twice and a missing ID at or below it was deleted.
+_HIGHEST_ASSET_ID = text("SELECT seq FROM sqlite_sequence WHERE name = 'assets'")
 
 
 def load_folder(session: Session, folder_id: int) -> Folder:
@@ -35,7 +39,7 @@ def load_asset_record(db: Connection, asset_id: int) -> Record:
     """Return the asset item's row (all columns, as the ORM names them) or the 404."""
     asset = db.execute(_ASSET_ROW, {"asset_id": asset_id}).first()
     if asset is None:
-        raise not_found(f"asset item {asset_id}")
+        raise missing_asset(db, asset_id)
     return asset
 
 
@@ -43,8 +47,17 @@ def load_asset(session: Session, asset_id: int) -> Asset:
     """Return the asset item or raise the 404."""
     asset = session.get(Asset, asset_id)
     if asset is None:
-        raise not_found(f"asset item {asset_id}")
+        raise missing_asset(session, asset_id)
     return asset
+
+
+def missing_asset(db: Connection | Session, asset_id: int) -> ApiError:
+    """The error for an asset ID with no asset: 410 Gone when the asset was
+    deleted (the reference: "permanently removed"), 404 when it never existed."""
+    highest = db.execute(_HIGHEST_ASSET_ID).scalar() or 0
+    if 0 < asset_id <= highest:
+        return ApiError(410, f"asset item {asset_id} has been permanently removed")
+    return not_found(f"asset item {asset_id}")
 
 
 def folder_name_taken(session: Session, name: str, parent_id: int | None) -> bool:
@@ -99,10 +112,10 @@ def require_asset(
 def check_asset(
     db: Session | Connection, user_id: int, asset_id: int, permission: str
 ) -> None:
-    """Raise the 404 or 403 of require_asset without loading the asset."""
+    """Raise the 404 (410) or 403 of require_asset without loading the asset."""
     rows = core(db).execute(_ASSET_FOLDERS, {"asset_id": asset_id}).all()
     if not rows:
-        raise not_found(f"asset item {asset_id}")
+        raise missing_asset(db, asset_id)
     folder_ids = [folder_id for _asset, folder_id in rows if folder_id is not None]
     require_flag(db, user_id, asset_id, folder_ids, permission)
 

@@ -13,12 +13,12 @@ from sqlalchemy.orm import aliased
 from starlette.responses import Response
 from starlette.routing import Route
 
-from syncagent.emulator.access import require_flag
+from syncagent.emulator.access import missing_asset, require_flag
 from syncagent.emulator.completion import COMPLETION_COLUMNS, finish_upload, parts_of
 from syncagent.emulator.context import EmulatorContext
 from syncagent.emulator.db import Asset, AssetFolder, Part, Record, Upload
 from syncagent.emulator.validate import as_list, as_object, get_int, invalid, is_int
-from syncagent.emulator.web import Call, api_route, created, no_content, not_found
+from syncagent.emulator.web import Call, api_route, created, no_content
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
@@ -65,11 +65,11 @@ _CONFIRM_PARTS = (
 
 
 def current_upload(db: Connection, call: Call, asset_id: int) -> Record | None:
-    """Check that the user may upload to the asset (404, 403); return its newest
+    """Check that the user may upload to the asset (404/410, 403); return its newest
     upload, if any (its COMPLETION_COLUMNS)."""
     rows = db.execute(_ASSET_UPLOAD, {"asset_id": asset_id}).all()
     if not rows:
-        raise not_found(f"asset item {asset_id}")
+        raise missing_asset(db, asset_id)
     folder_ids = [row.folder_id for row in rows if row.folder_id is not None]
     require_flag(db, call.user_id, asset_id, folder_ids, "upload")
     return rows[0] if rows[0].id is not None else None

@@ -465,7 +465,7 @@ def test_an_archived_asset_can_still_be_removed(api: Api) -> None:
     )
 
     assert answer.status_code == 201
-    assert api.get(f"/api/v1/asset_items/{asset_id}").status_code == 404
+    assert api.get(f"/api/v1/asset_items/{asset_id}").status_code == 410
 
 
 # -- data directories made before archives existed -------------------------------------

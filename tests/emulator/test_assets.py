@@ -92,7 +92,12 @@ def test_delete_from_last_folder_deletes_the_asset_and_its_bytes(api: Api) -> No
         [{"asset_item_id": asset_id, "folder_ids": [1001]}],
     )
 
-    assert api.get(f"/api/v1/asset_items/{asset_id}").status_code == 404
+    gone_record = api.get(f"/api/v1/asset_items/{asset_id}")
+    assert gone_record.status_code == 410
+    assert gone_record.json() == {
+        "errors": [f"asset item {asset_id} has been permanently removed"]
+    }
+    assert api.get(f"/api/v1/asset_items/{asset_id + 1000}").status_code == 404
     assert api.post("/api/v1/asset_items/batch", {"ids": [asset_id]}).json() == {
         "asset_items": []
     }

@@ -340,8 +340,8 @@ def test_delete_from_folders_sample(api: Api) -> None:
     )
 
     assert response.status_code == 201
-    assert api.get(f"/api/v1/asset_items/{both}").status_code == 404
-    assert api.get(f"/api/v1/asset_items/{other}").status_code == 404
+    assert api.get(f"/api/v1/asset_items/{both}").status_code == 410
+    assert api.get(f"/api/v1/asset_items/{other}").status_code == 410
 
 
 def test_bulk_update_samples(api: Api) -> None:

@@ -136,7 +136,7 @@ def test_deleting_an_asset_while_ingesting_drops_its_file(
     after = api.get(f"/api/v1/asset_items/{asset_id}")
 
     assert deleted.status_code == 201
-    assert after.status_code == 404
+    assert after.status_code == 410
     sources = slow_ingest.data_dir / "objects" / "sources"
     assert not any(sources.iterdir())
 
