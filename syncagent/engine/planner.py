@@ -6,7 +6,6 @@ tested with lists in and operations out.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -158,21 +157,20 @@ def plan_upload_pass(
 def _folders_to_make(
     local: LocalTree, synced: Mapping[str, EntryRecord], replaced: Collection[str]
 ) -> list[str]:
-    """New directories to make in Compass, parents first.
+    """New directories that hold a file to sync, at any depth, parents first.
 
-    A directory is made when it holds a file to sync or an empty directory, at any
-    depth. One that holds only names the filters leave out (a .DS_Store, editor
-    swap files) is not: it would be an empty folder in Compass. A directory the user
-    made and left empty is made, as the start of a structure to fill.
+    A directory with nothing to upload (empty, or every file in it left out by the
+    filters) gets no Compass folder: Compass has no call to rename or delete a
+    folder, so one made for a folder that is renamed a moment later ("New folder")
+    or never filled would stay there, empty, for good.
     """
     new_dirs = {d for d in local.dirs if d not in synced or d in replaced}
     if not new_dirs:
         return []
     holding: set[str] = set()
-    empty = (d for d in local.dirs if d not in local.occupied)
-    for start in itertools.chain(map(parent_of, local.files), empty):
+    for rel_path in local.files:
+        rel_dir = parent_of(rel_path)
         # Stop at the first folder already known to hold a file: its parents are too.
-        rel_dir = start
         while rel_dir and rel_dir not in holding:
             holding.add(rel_dir)
             rel_dir = parent_of(rel_dir)

@@ -53,8 +53,6 @@ class LocalTree:
     unseen: set[str] = field(default_factory=set)
     """Folders the walk could not list ('' for the root) and entries it could not
     stat: what lies at or below them is unknown, not gone."""
-    occupied: set[str] = field(default_factory=set)
-    """Folders ('' for the root) that hold any name at all, left out ones included."""
     vanished: set[str] = field(default_factory=set)
     """The unseen paths that were listed, then gone when the walk looked at them:
     renamed or deleted meanwhile."""
@@ -126,7 +124,6 @@ class _Walk:
 
     def take(self, entry: os.DirEntry[str], rel_dir: str) -> None:
         rel_path = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-        self.tree.occupied.add(rel_dir)
         if self.rules.excludes(rel_path):
             return
         if not _is_utf8(entry.name):

@@ -1,5 +1,5 @@
 """End-to-end: a local folder gets a Compass folder only when it holds something to
-upload, after the mapping's filters, or is left empty on purpose."""
+upload, after the mapping's filters."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.e2e.support import RemoteView, run_sync, write_config
 pytestmark = pytest.mark.e2e
 
 
-def test_folders_holding_only_left_out_files_get_no_compass_folder(
+def test_folders_with_nothing_to_upload_get_no_compass_folder(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:
     root = tmp_path / "media"
@@ -35,17 +35,16 @@ def test_folders_holding_only_left_out_files_get_no_compass_folder(
     first = run_sync(config)
 
     assert first.returncode == 0, first.stderr
-    assert first.mapping["folders_created"] == 3
+    assert first.mapping["folders_created"] == 2
     assert sorted(view.tree(1001)) == ["cuts/raw/a.mov"]
-    # "empty" holds nothing at all: a structure the user made, made in Compass too.
-    assert sorted(view.subfolders(1001)) == ["cuts", "empty"]
+    assert list(view.subfolders(1001)) == ["cuts"]
 
     # A wanted file appears in one of them: only then is its folder made.
     (root / "scratch" / "deeper" / "d.mov").write_bytes(b"d")
     second = run_sync(config)
 
     assert second.mapping["folders_created"] == 2
-    assert sorted(view.subfolders(1001)) == ["cuts", "empty", "scratch"]
+    assert sorted(view.subfolders(1001)) == ["cuts", "scratch"]
     assert sorted(view.tree(1001)) == ["cuts/raw/a.mov", "scratch/deeper/d.mov"]
     assert run_sync(config).mapping["folders_created"] == 0
     view.close()

@@ -452,6 +452,7 @@ def test_a_move_cut_short_after_its_upload_removes_the_old_asset_next_run(
     root = tmp_path / "media"
     (root / "a").mkdir(parents=True)
     (root / "b").mkdir()
+    (root / "b" / "keep.dat").write_bytes(b"keep")  # folders are made for files
     (root / "a" / "clip.dat").write_bytes(b"frames" * 1000)
     config = write_config(
         tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]

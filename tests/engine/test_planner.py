@@ -49,27 +49,16 @@ def test_new_files_are_uploaded_and_new_dirs_made_parents_first() -> None:
     assert not plan.revisions and not plan.checks and not plan.forgets
 
 
-def test_dirs_holding_only_left_out_names_get_no_folder() -> None:
-    # The scan leaves excluded files out: "notes" and "notes/deep" held only such
-    # files; "a/empty" holds nothing at all and "shell" only an empty folder.
+def test_dirs_with_no_file_to_sync_below_them_get_no_folder() -> None:
+    # The scan leaves excluded files out: "notes" held only such files.
     local = tree(
         LocalFile("a/b/c/clip.mov", 5, 1, 11),
-        dirs=(
-            "a",
-            "a/b",
-            "a/b/c",
-            "a/empty",
-            "notes",
-            "notes/deep",
-            "shell",
-            "shell/in",
-        ),
+        dirs=("a", "a/b", "a/b/c", "a/empty", "notes", "notes/deep"),
     )
-    local.occupied.update({"", "a", "a/b", "a/b/c", "notes", "notes/deep", "shell"})
 
     plan = plan_upload_pass(local, {"a": synced_dir("a")})
 
-    assert plan.folders == ["shell", "a/b", "a/empty", "shell/in", "a/b/c"]
+    assert plan.folders == ["a/b", "a/b/c"]
 
 
 def test_unchanged_file_needs_nothing() -> None:
