@@ -171,8 +171,10 @@ def run_upload_pass(
     defer: Defer | None = None,
     deferred_reason: str | None = None,
     stop: threading.Event | None = None,
+    watched: bool = False,
 ) -> PassReport:
-    """One recorded upload pass over one mapping.
+    """One recorded upload pass over one mapping (`watched`: by the agent, whose
+    watch follows files deleted or renamed during the pass).
 
     `defer` names files to leave for a later pass (still settling), reported with
     `deferred_reason` if given; once `stop` is set the pass starts no new file.
@@ -198,6 +200,7 @@ def run_upload_pass(
         deferred_reason=deferred_reason,
         stop=stop,
         configured_roots={str(m.local_root) for m in runtime.config.mappings},
+        watched=watched,
     )
     return _run_recorded(runtime, mapping_id, upload_pass)
 

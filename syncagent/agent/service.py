@@ -142,7 +142,12 @@ class AgentService:
     ) -> bool:
         """One upload pass; whether it should be tried again soon."""
         report = run_upload_pass(
-            self.runtime, mapping, NoProgress(), defer=watcher.defer, stop=stop
+            self.runtime,
+            mapping,
+            NoProgress(),
+            defer=watcher.defer,
+            stop=stop,
+            watched=True,
         )
         _log_report(report)
         if report.renamed and moves_on_ingest(mapping):

@@ -204,6 +204,8 @@ class DropBoxHooks(PassHooks):
         self._vocabularies: dict[str, set[str]] | None = None
         self._vocabulary_lock = threading.Lock()
         self._move_lock = threading.Lock()
+        self._stuck: dict[str, str] = {}
+        self._stuck_lock = threading.Lock()
 
     def holds(self, local: LocalFile) -> bool:
         """Sidecars travel with their file and are never ingested on their own."""
@@ -278,6 +280,8 @@ class DropBoxHooks(PassHooks):
         # The file left the root on purpose: it must not read as a local deletion.
         self.ledger.remove_entries(self.mapping_id, [rel_path])
         self.ledger.clear_failures(self.mapping_id, [rel_path])
+        with self._stuck_lock:
+            self._stuck.pop(rel_path, None)
         self._remove_emptied(rel_path)
 
     def _still_verified(self, rel_path: str, entry: EntryRecord) -> bool:
@@ -422,6 +426,8 @@ class DropBoxHooks(PassHooks):
         """A verified file that cannot leave the drop box is a failure `status` lists
         until it leaves; warned about once, not at every pass that tries again."""
         reason = f"uploaded, but {why}"
+        with self._stuck_lock:
+            self._stuck[rel_path] = reason
         known = self.ledger.failures(self.mapping_id)
         if any(f.rel_path == rel_path and f.reason == reason for f in known):
             log.debug("%s: %s (still)", rel_path, reason)
@@ -430,6 +436,12 @@ class DropBoxHooks(PassHooks):
         self.ledger.record_failure(
             self.mapping_id, rel_path, "upload", reason, permanent=True
         )
+
+    def stuck(self) -> list[tuple[str, str]]:
+        """Verified files that could not be moved or deleted since these hooks
+        began (the recovery before the pass included)."""
+        with self._stuck_lock:
+            return sorted(self._stuck.items())
 
     def _remove_emptied(self, rel_path: str) -> None:
         """Remove the subfolders that `rel_path` leaving emptied, deepest first, if

@@ -38,3 +38,9 @@ class PassHooks:
 
     def failed(self, rel_path: str, reason: str, *, permanent: bool) -> None:
         """A file did not sync; `permanent` if retrying as is cannot help."""
+
+    def stuck(self) -> list[tuple[str, str]]:
+        """Files verified in Compass that what comes after could not finish with
+        during this pass (a drop box's move or delete), with the reason: they count
+        as failed in the pass's summary."""
+        return []

@@ -154,6 +154,35 @@ def plan_upload_pass(
     return plan
 
 
+def confirm_deleted(plan: UploadPlan, second_look: LocalTree) -> list[EntryRecord]:
+    """Keep as deleted only the files a second scan also finds gone; return the
+    others, taken out of the plan.
+
+    A scan is no snapshot: a file renamed while it runs (and again, a -> a.x -> b,
+    as bulk renamers and scripts do) can be missed under both names, and would be
+    taken for deleted (its asset forgotten, or removed from Compass) and then come
+    back as a new upload. A file the second scan finds, under its name or another
+    with its identity (inode, size, mtime), or cannot see, is left for the next pass,
+    which finds it renamed.
+    """
+    identities = {(f.inode, f.size, f.mtime_ns) for f in second_look.files.values()}
+
+    def still_gone(entry: EntryRecord) -> bool:
+        if entry.kind != "file":
+            return True
+        return (
+            entry.rel_path not in second_look.files
+            and (entry.inode, entry.size, entry.mtime_ns) not in identities
+            and second_look.sees(entry.rel_path)
+            and not second_look.may_have_moved(entry.rel_path)
+        )
+
+    held = [e for e in [*plan.forgets, *plan.removals] if not still_gone(e)]
+    plan.forgets = [e for e in plan.forgets if still_gone(e)]
+    plan.removals = [e for e in plan.removals if still_gone(e)]
+    return held
+
+
 def _folders_to_make(
     local: LocalTree, synced: Mapping[str, EntryRecord], replaced: Collection[str]
 ) -> list[str]:

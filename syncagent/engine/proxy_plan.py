@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from syncagent.compass import Proxy
 from syncagent.engine.layout import proxy_rel_path
-from syncagent.engine.pull_planner import AssetKey
+from syncagent.engine.pull_ops import AssetKey
 from syncagent.engine.remote_tree import RemoteAsset
 from syncagent.ledger.records import ProxyFileRecord
 

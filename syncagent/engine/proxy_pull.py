@@ -12,7 +12,7 @@ from syncagent.engine.download import Downloader, Expected
 from syncagent.engine.local_view import scan_proxies
 from syncagent.engine.names import PROXY_DIR
 from syncagent.engine.proxy_plan import ProxyFetch, ProxyPlan, plan_proxies
-from syncagent.engine.pull_planner import AssetKey, parent_of
+from syncagent.engine.pull_ops import AssetKey, parent_of
 from syncagent.engine.pull_report import PullReport
 from syncagent.engine.remote_tree import RemoteAsset
 from syncagent.engine.safe_root import SafeRoot

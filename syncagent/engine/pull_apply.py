@@ -18,7 +18,7 @@ from syncagent.compass import CompassClient
 from syncagent.engine.download import Downloader, Expected, Fetched, source_key
 from syncagent.engine.layout import conflict_name, trash_rel_path, trash_tag
 from syncagent.engine.names import tagged
-from syncagent.engine.pull_planner import (
+from syncagent.engine.pull_ops import (
     Conflict,
     Fetch,
     MakeDir,

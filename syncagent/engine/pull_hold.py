@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 
-from syncagent.engine.pull_planner import MakeDir, MoveDir, PullPlan
+from syncagent.engine.pull_ops import MakeDir, MoveDir, PullPlan
 
 
 @dataclass

@@ -35,13 +35,8 @@ from syncagent.engine.progress import Progress
 from syncagent.engine.proxy_pull import ProxyPuller
 from syncagent.engine.pull_apply import PullApplier, dir_entry
 from syncagent.engine.pull_hold import blocker, dir_paths, hold_back
-from syncagent.engine.pull_planner import (
-    MakeDir,
-    MoveDir,
-    PullOptions,
-    PullPlan,
-    plan_pull,
-)
+from syncagent.engine.pull_ops import MakeDir, MoveDir, PullOptions, PullPlan
+from syncagent.engine.pull_planner import plan_pull
 from syncagent.engine.pull_report import PullReport
 from syncagent.engine.remote_tree import RemoteTree, list_remote_tree
 from syncagent.engine.safe_root import SafeRoot

@@ -6,6 +6,7 @@ can act at the exact instant between two steps of an upload.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from syncagent.emulator.server import EmulatorServer
 from syncagent.engine.progress import NoProgress
 from syncagent.engine.report import PassReport
 from syncagent.engine.upload import Uploader
-from syncagent.runtime import open_runtime, run_upload_passes
+from syncagent.runtime import open_runtime, run_upload_pass, run_upload_passes
 from tests.e2e.support import RemoteView, assert_mirrored, run_sync, write_config
 
 MIB = 1024 * 1024
@@ -190,3 +191,28 @@ def test_a_server_gone_mid_sync_stops_the_pass_quickly_then_resumes(
         assert_mirrored(root, RemoteView(again.url), 1001)
     finally:
         again.stop()
+
+
+def test_under_the_agents_watch_a_file_gone_before_upload_is_no_failure(
+    setup: tuple[Path, Path, RemoteView],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The agent's watch sees the delete or rename and passes again from there.
+    root, config, view = setup
+    (root / "gone.jpg").write_bytes(b"y" * 10)
+
+    def rename_gone(_root: Path, upload: Any, *_: Any) -> None:
+        if upload.rel_path == "gone.jpg":
+            (root / "gone.jpg").rename(root / "kept.jpg")
+
+    wrap(monkeypatch, "carry", rename_gone)
+    caplog.set_level(logging.INFO, logger="syncagent")
+    with open_runtime(load_config(config), "run") as runtime:
+        [mapping] = runtime.config.mappings
+        report = run_upload_pass(runtime, mapping, NoProgress(), watched=True)
+
+    assert report.ok and report.failures == []
+    assert "gone.jpg: deleted or moved away before it was uploaded" in caplog.text
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert sorted(view.tree(1001)) == ["steady.txt"]

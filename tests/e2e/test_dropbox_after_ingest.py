@@ -140,6 +140,11 @@ def test_a_file_that_cannot_be_deleted_is_listed_failed_and_warned_about_once(
     assert first.stderr.count(warning) == 1
     assert warning not in second.stderr
     assert second.mapping["uploaded"] == 0
+    # Every run's summary says so too, and its exit status.
+    stuck = [("locked/stuck.txt", "uploaded, but not deleted: Permission denied")]
+    for run in (first, second):
+        assert run.returncode == 1
+        assert [(f["rel_path"], f["reason"]) for f in run.mapping["failures"]] == stuck
     [listed] = status["mappings"]
     assert [(f["rel_path"], f["reason"]) for f in listed["failures"]] == [
         ("locked/stuck.txt", "uploaded, but not deleted: Permission denied")
@@ -149,6 +154,8 @@ def test_a_file_that_cannot_be_deleted_is_listed_failed_and_warned_about_once(
 
     third = run_sync(config)
 
+    assert third.returncode == 0, third.stderr
+    assert third.mapping["failures"] == []
     assert third.mapping["uploaded"] == 0  # deleted now, never uploaded again
     assert os.listdir(inbox) == []  # locked/ emptied by the ingest
     assert Agent(config).status()["failed"] == 0

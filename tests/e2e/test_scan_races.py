@@ -132,3 +132,41 @@ def test_a_folder_renamed_as_the_scan_looks_is_no_failure(
     assert after.ok and after.moved + after.removed == 1
     assert sorted(view.tree(1001)) == ["a.txt", "day2/b.txt"]
     view.close()
+
+
+def test_a_file_the_listing_missed_under_both_names_is_not_taken_for_deleted(
+    synced: tuple[Path, Path],
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a.txt -> a.txt.x -> z.txt while the folder is read: neither name is listed.
+    root, config = synced
+    view = RemoteView(emulator.url)
+    [asset_before] = view.tree(1001)["a.txt"]
+    real_scandir = os.scandir
+    fired: list[bool] = []
+
+    def missing_scandir(path: Any) -> Any:
+        if fired or os.path.normpath(path) != os.path.normpath(root):
+            return real_scandir(path)
+        fired.append(True)
+        with real_scandir(path) as entries:
+            listed = [e for e in entries if e.name != "a.txt"]
+        (root / "a.txt").rename(root / "a.txt.x")
+        (root / "a.txt.x").rename(root / "z.txt")
+        return contextlib.nullcontext(listed)
+
+    monkeypatch.setattr(os, "scandir", missing_scandir)
+    report = sync_in_process(config)
+    monkeypatch.undo()
+
+    assert report.ok and report.removed == 0 and report.uploaded == 0
+    assert sorted(view.tree(1001)) == ["a.txt", "day1/b.txt"]  # left as it was
+
+    after = sync_in_process(config)
+
+    assert after.ok and after.renamed == 1 and after.uploaded == 0
+    [asset_after] = view.tree(1001)["z.txt"]
+    assert asset_after["id"] == asset_before["id"]  # the same asset, renamed
+    assert sorted(view.tree(1001)) == ["day1/b.txt", "z.txt"]
+    view.close()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from syncagent.engine.planner import plan_upload_pass
+import pytest
+
+from syncagent.engine.planner import confirm_deleted, plan_upload_pass
 from syncagent.engine.scanner import LocalFile, LocalTree
 from syncagent.ledger import EntryRecord
 
@@ -242,3 +244,24 @@ def test_a_file_below_an_unlisted_folder_is_no_rename_source() -> None:
 
     assert [f.rel_path for f in plan.uploads] == ["twin.mov"]
     assert not plan.renames and not plan.removals
+
+
+@pytest.mark.parametrize("remove_deleted", [False, True])
+def test_only_files_a_second_look_finds_gone_too_stay_deleted(
+    remove_deleted: bool,
+) -> None:
+    # The first scan missed "a.mov" (renamed twice while it ran); "gone.mov" is gone.
+    synced = {
+        "a.mov": synced_file("a.mov", inode=1),
+        "gone.mov": synced_file("gone.mov", inode=2),
+        "back.mov": synced_file("back.mov", inode=3),
+    }
+    plan = plan_upload_pass(tree(), synced, remove_deleted=remove_deleted)
+    second_look = tree(LocalFile("b.mov", 10, 1, 1), LocalFile("back.mov", 10, 1, 3))
+
+    held = confirm_deleted(plan, second_look)
+
+    deleted = plan.removals if remove_deleted else plan.forgets
+    assert [e.rel_path for e in deleted] == ["gone.mov"]
+    assert sorted(e.rel_path for e in held) == ["a.mov", "back.mov"]
+    assert not (plan.forgets if remove_deleted else plan.removals)

@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import replace
 
 from syncagent.engine.local_view import LocalView
-from syncagent.engine.pull_planner import PullPlan
+from syncagent.engine.pull_ops import PullPlan
 from syncagent.engine.scanner import LocalFile
 from syncagent.ledger.records import EntryRecord
 from tests.engine.test_pull_planner import asset, disk, entry, fetched, plan, tree

@@ -7,13 +7,8 @@ from dataclasses import replace
 from syncagent.config import DEFAULT_EXCLUDES
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.local_view import LocalView
-from syncagent.engine.pull_planner import (
-    MakeDir,
-    MoveDir,
-    PullOptions,
-    PullPlan,
-    plan_pull,
-)
+from syncagent.engine.pull_ops import MakeDir, MoveDir, PullOptions, PullPlan
+from syncagent.engine.pull_planner import plan_pull
 from syncagent.engine.remote_tree import RemoteAsset, RemoteFolder, RemoteTree
 from syncagent.engine.scanner import LocalFile
 from syncagent.ledger.records import EntryRecord

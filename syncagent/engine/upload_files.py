@@ -1,0 +1,316 @@
+"""The per-file steps of an upload pass: content checks, revisions and new files,
+from creating their assets to carrying their uploads through."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import PurePosixPath
+
+from syncagent.compass import (
+    AuthenticationFailed,
+    CompassError,
+    CompassUnreachable,
+    NotFound,
+    RequestRejected,
+)
+from syncagent.engine.adoption import Adopter
+from syncagent.engine.folders import FolderMap
+from syncagent.engine.hashing import md5_of_file
+from syncagent.engine.hooks import AssetDescription
+from syncagent.engine.planner import parent_of
+from syncagent.engine.problems import FileProblem, FileVanished
+from syncagent.engine.scanner import LocalFile, stat_file
+from syncagent.engine.upload import LEASE
+from syncagent.engine.upload_guard import FailureGuard
+from syncagent.ledger import EntryRecord, UploadRecord, UploadStart
+
+log = logging.getLogger(__name__)
+
+CREATE_BATCH = 50
+# A file modified this recently may still be being written: look at it once more.
+RECENT_SECONDS = 1.0
+
+
+class FileSteps(FailureGuard):
+    """Checks, revises and uploads files, each under the failure guard."""
+
+    def _carry(self, upload: UploadRecord) -> None:
+        done = self.uploader.carry(self.root, upload, self._describe_asset, self.stop)
+        with self._lock:
+            self._verified.add(done.rel_path)
+        outcome = "revised" if done.kind == "revision" else "uploaded"
+        self.report.count(outcome)
+        rate = done.size / done.seconds / 1e6 if done.seconds > 0 else 0.0
+        log.info(
+            "%s: %s, %d bytes in %.2f s (%.1f MB/s), asset %d",
+            done.rel_path,
+            outcome,
+            done.size,
+            done.seconds,
+            rate,
+            done.asset_id,
+        )
+        self.progress.file_done(done.rel_path, outcome)
+        self.hooks.synced(done.rel_path, done.asset_id)
+
+    def _check(self, local: LocalFile, entry: EntryRecord) -> None:
+        """Same size, new times: a touch is recorded, a change becomes a revision."""
+        try:
+            checksum, size, st = self._read_md5(local.rel_path)
+        except FileNotFoundError:
+            return
+        if checksum != entry.checksum or size != entry.size:
+            self._revise(local, entry)
+            return
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != (
+            local.size,
+            local.mtime_ns,
+            local.inode,
+        ):
+            return  # it moved again while hashed; the next pass looks again
+        touched = EntryRecord(
+            rel_path=entry.rel_path,
+            kind="file",
+            folder_id=entry.folder_id,
+            asset_id=entry.asset_id,
+            remote_name=entry.remote_name,
+            size=local.size,
+            mtime_ns=local.mtime_ns,
+            inode=local.inode,
+            checksum=entry.checksum,
+            remote_updated_at=entry.remote_updated_at,
+            origin=entry.origin,
+        )
+        self.ledger.put_entry(self.mapping_id, touched)
+        self.report.count("touched")
+
+    def _read_md5(self, rel_path: str) -> tuple[str, int, os.stat_result]:
+        """A file's MD5 and size, and its stat as read (OSError if it cannot be)."""
+        with open(self.root / rel_path, "rb") as stream:
+            checksum, size = md5_of_file(stream)
+            st = os.fstat(stream.fileno())
+        self.uploader.counters.add(read=size)
+        return checksum, size, st
+
+    def _revise(self, local: LocalFile, entry: EntryRecord) -> None:
+        current = self._settled(local)
+        if current is None or entry.asset_id is None or entry.folder_id is None:
+            return
+        if self.mapping.downloads and self._changed_in_compass(entry):
+            # Both sides changed: a conflict, which the pull settles by keeping both
+            # versions. A revision sent from here would bury the other one.
+            raise FileProblem(
+                "changed in Compass too since the last sync; the next pull keeps "
+                "both versions",
+                permanent=False,
+            )
+        upload = self.ledger.begin_upload(
+            self.mapping_id,
+            rel_path=current.rel_path,
+            kind="revision",
+            folder_id=entry.folder_id,
+            # The asset keeps its Compass name: a local name may have been made
+            # safe for the disk (a pulled `what?.txt` is `what_.txt` here).
+            remote_name=entry.remote_name or PurePosixPath(current.rel_path).name,
+            asset_id=entry.asset_id,
+            file_size=current.size,
+            mtime_ns=current.mtime_ns,
+            inode=current.inode,
+            owner=self.owner,
+            lease=LEASE,
+        )
+        self._carry(upload)
+
+    def _changed_in_compass(self, entry: EntryRecord) -> bool:
+        """Whether the entry's asset holds other bytes than both sides agreed on.
+
+        An asset that is gone from the folder is no conflict: the file then goes up
+        as a new asset.
+        """
+        assert entry.asset_id is not None
+        try:
+            asset = self.client.get_asset(entry.asset_id)
+        except NotFound:
+            return False
+        if entry.folder_id not in asset.folder_ids:
+            return False
+        return asset.checksum != entry.checksum
+
+    def _settled(self, local: LocalFile) -> LocalFile | None:
+        """The file as it is now if it held still since the scan; else report it."""
+        if time.time() - local.mtime_ns / 1e9 < RECENT_SECONDS:
+            time.sleep(RECENT_SECONDS)
+        current = stat_file(self.root, local.rel_path)
+        if current is None:
+            self.report.fail(
+                local.rel_path, "deleted before it was uploaded", permanent=False
+            )
+            return None
+        if current != local:
+            reason = "still being written (it changed since the scan); retried later"
+            self.report.fail(local.rel_path, reason, permanent=False)
+            self.ledger.record_failure(
+                self.mapping_id, local.rel_path, "upload", reason, permanent=False
+            )
+            return None
+        return current
+
+    def _adopter(self) -> Adopter:
+        return Adopter(
+            self.client,
+            self.ledger,
+            self.mapping_id,
+            self.root,
+            lambda size: self.uploader.counters.add(read=size),
+            configured_roots=self.configured_roots,
+        )
+
+    def _adopt_existing(
+        self, folders: FolderMap, new_files: Sequence[LocalFile]
+    ) -> list[LocalFile]:
+        """Record, without upload, new files Compass already holds; return the rest.
+
+        Not in a drop box: a file dropped there is an ingest, each one a new asset
+        with its own sidecar, even when an earlier drop brought the same bytes.
+        """
+        if self.mapping.mode == "dropbox":
+            return list(new_files)
+        adopter = self._adopter()
+        adopted, remaining = adopter.find(new_files, folders.folder_of, folders.created)
+        for found in adopted:
+            self.ledger.put_entry(self.mapping_id, found.entry)
+            self.report.count("adopted")
+        return remaining
+
+    def _upload_new(
+        self,
+        pool: ThreadPoolExecutor,
+        futures: list[Future[None]],
+        folders: FolderMap,
+        new_files: Sequence[LocalFile],
+    ) -> None:
+        """Create assets in batches and hand each upload to the pool.
+
+        At most a few batches of created assets run ahead of the uploads, so a crash
+        leaves few assets waiting for their bytes.
+        """
+        room = threading.BoundedSemaphore(3 * CREATE_BATCH)
+        for start in range(0, len(new_files), CREATE_BATCH):
+            if self._stopping():
+                self.cut_short = True
+                return
+            batch = new_files[start : start + CREATE_BATCH]
+            self._pause_for_recent(batch)
+            starts = [s for s in (self._begin_new(folders, f) for f in batch) if s]
+            # Recorded before anything is asked of Compass, so a crash between the
+            # two leaves an upload to resume rather than an asset nobody knows.
+            uploads = self.ledger.begin_uploads(
+                self.mapping_id, starts, self.owner, LEASE
+            )
+            created = self._create(uploads)
+            for upload in created:
+                room.acquire()
+                future = self._submit(pool, upload.rel_path, self._carry, upload)
+                future.add_done_callback(lambda _done: room.release())
+                futures.append(future)
+
+    @staticmethod
+    def _pause_for_recent(batch: Sequence[LocalFile]) -> None:
+        newest = max((f.mtime_ns for f in batch), default=0) / 1e9
+        remaining = RECENT_SECONDS - (time.time() - newest)
+        if remaining > 0:
+            time.sleep(min(remaining, RECENT_SECONDS))
+
+    def _begin_new(self, folders: FolderMap, local: LocalFile) -> UploadStart | None:
+        folder_id = folders.folder_of(parent_of(local.rel_path))
+        if folder_id is None:
+            reason = "its folder could not be made in Compass (see the folder's error)"
+            self.report.fail(local.rel_path, reason, permanent=False)
+            return None
+        current = self._settled_quietly(local)
+        if current is None:
+            return None
+        try:
+            self._describe_asset(local.rel_path)
+        except FileProblem as exc:
+            self._failed(local.rel_path, exc.reason, exc)
+            return None
+        try:
+            with open(self.root / local.rel_path, "rb"):
+                pass
+        except FileNotFoundError:
+            self._failed(local.rel_path, FileVanished().reason, FileVanished())
+            return None
+        except OSError as exc:
+            problem = FileProblem(
+                f"cannot read the file: {exc.strerror or exc}", permanent=True
+            )
+            self._failed(local.rel_path, problem.reason, problem)
+            return None
+        return UploadStart(
+            rel_path=current.rel_path,
+            kind="new",
+            folder_id=folder_id,
+            remote_name=PurePosixPath(current.rel_path).name,
+            asset_id=None,
+            file_size=current.size,
+            mtime_ns=current.mtime_ns,
+            inode=current.inode,
+        )
+
+    def _describe_asset(self, upload_or_path: UploadRecord | str) -> AssetDescription:
+        """The hooks' description of a new file's asset, asked once per pass."""
+        rel_path = (
+            upload_or_path
+            if isinstance(upload_or_path, str)
+            else upload_or_path.rel_path
+        )
+        with self._lock:
+            known = self._descriptions.get(rel_path)
+        if known is None:
+            known = self.hooks.describe(rel_path)
+            with self._lock:
+                self._descriptions[rel_path] = known
+        return known
+
+    def _settled_quietly(self, local: LocalFile) -> LocalFile | None:
+        current = stat_file(self.root, local.rel_path)
+        if current is None:
+            problem = FileProblem("deleted before it was uploaded", permanent=False)
+            self._failed(local.rel_path, problem.reason, problem)
+            return None
+        if current != local:
+            problem = FileProblem(
+                "still being written (it changed since the scan); retried later",
+                permanent=False,
+            )
+            self._failed(local.rel_path, problem.reason, problem)
+            return None
+        return current
+
+    def _create(self, uploads: Sequence[UploadRecord]) -> list[UploadRecord]:
+        """Create assets for a batch; a refused batch is retried one file at a time."""
+        if not uploads:
+            return []
+        try:
+            return self.uploader.create_assets(uploads, self._describe_asset)
+        except AuthenticationFailed:
+            raise
+        except CompassUnreachable as exc:
+            self._halt(exc)
+            return []
+        except RequestRejected as exc:
+            if len(uploads) == 1:
+                self._failed(uploads[0].rel_path, str(exc), exc)
+                self.ledger.drop_upload(uploads[0].upload_id)
+                return []
+            return [u for one in uploads for u in self._create([one])]
+        except CompassError as exc:
+            for upload in uploads:
+                self._failed(upload.rel_path, str(exc), exc)
+            return []

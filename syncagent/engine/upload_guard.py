@@ -1,0 +1,137 @@
+"""The guard around each file's work in an upload pass: a failure is recorded on
+that file (ledger, report, hooks) and the pass goes on; Compass gone stops it."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from syncagent.compass import (
+    AuthenticationFailed,
+    CompassError,
+    CompassUnreachable,
+    RequestRejected,
+)
+from syncagent.engine.problems import (
+    FileProblem,
+    FileVanished,
+    UploadStopped,
+    reported_before,
+)
+from syncagent.engine.upload_state import UploadPassState
+from syncagent.ledger import LedgerError, UploadRecord
+
+log = logging.getLogger(__name__)
+
+
+class FailureGuard(UploadPassState):
+    """Runs a file's work so that its failure is recorded, never raised."""
+
+    def _submit(
+        self,
+        pool: ThreadPoolExecutor,
+        rel_path: str,
+        action: Callable[..., None],
+        *args: object,
+    ) -> Future[None]:
+        return pool.submit(self._guard, rel_path, action, *args)
+
+    def _guard(self, rel_path: str, action: Callable[..., None], *args: object) -> None:
+        """Run one file's work; record its failure instead of raising."""
+        if self._stopping():
+            log.debug("%s: left for the next run (stopping)", rel_path)
+            self.cut_short = True
+            return
+        try:
+            action(*args)
+        except FileVanished as exc:
+            if self.watched:
+                log.info("%s: %s; the watch follows it", rel_path, exc.reason)
+            else:
+                self._failed(rel_path, exc.reason, exc)
+        except FileProblem as exc:
+            self.cut_short = self.cut_short or isinstance(exc, UploadStopped)
+            self._failed(rel_path, exc.reason, exc)
+        except AuthenticationFailed:
+            raise
+        except CompassUnreachable as exc:
+            self._halt(exc)
+        except CompassError as exc:
+            self._failed(rel_path, str(exc), exc)
+        except OSError as exc:
+            self._failed(rel_path, f"local error: {exc.strerror or exc}", exc)
+        except LedgerError:
+            raise
+        except Exception as exc:
+            # A bug must not stop the other files; keep the traceback for a report.
+            log.exception("%s: unexpected error", rel_path)
+            self._failed(rel_path, f"unexpected error: {exc!r}", exc)
+
+    def _stopping(self) -> bool:
+        """Whether to start no new work: the agent is stopping, or Compass is gone."""
+        return self.stop.is_set() or self._halted.is_set()
+
+    def _halt(self, exc: CompassUnreachable) -> None:
+        """Compass cannot be reached: stop this pass, saying so once."""
+        if not self._halted.is_set():
+            self._halted.set()
+            log.error("%s: %s; the pass stops here", self.root, exc)
+            self.report.fatal = f"Compass cannot be reached; the pass stopped: {exc}"
+            self.report.fatal_logged = True
+
+    def _guard_batch(
+        self,
+        uploads: Sequence[UploadRecord],
+        action: Callable[[Sequence[UploadRecord]], dict[int, int]],
+    ) -> dict[int, int] | None:
+        if not uploads:
+            return {}
+        try:
+            return action(uploads)
+        except AuthenticationFailed:
+            raise
+        except CompassUnreachable as exc:
+            self._halt(exc)
+            return None
+        except CompassError as exc:
+            for upload in uploads:
+                self._failed(upload.rel_path, str(exc), exc)
+            return None
+
+    def _failed(
+        self,
+        rel_path: str,
+        reason: str,
+        exc: Exception,
+        *,
+        changed_ns: int | None = None,
+    ) -> None:
+        permanent = isinstance(exc, RequestRejected) or (
+            isinstance(exc, FileProblem) and exc.permanent
+        )
+        if permanent and self._reported_before(rel_path, reason, changed_ns):
+            log.debug("%s: %s (unchanged since it was reported)", rel_path, reason)
+        else:
+            log.warning("%s: %s", rel_path, reason)
+        self.report.fail(rel_path, reason, permanent=permanent)
+        self.ledger.record_failure(
+            self.mapping_id, rel_path, "upload", reason, permanent=permanent
+        )
+        self.progress.file_done(rel_path, "failed")
+        self.hooks.failed(rel_path, reason, permanent=permanent)
+
+    def _reported_before(
+        self, rel_path: str, reason: str, changed_ns: int | None
+    ) -> bool:
+        """Whether this failure was reported already on the file as it is now;
+        `changed_ns` is the path's ctime if the caller has it."""
+        known = self._known_failures.get(rel_path)
+        if known is None:
+            return False
+        if changed_ns is None:
+            with contextlib.suppress(OSError):
+                changed_ns = os.lstat(self.root / rel_path).st_ctime_ns
+        return reported_before(known, reason, changed_ns)
