@@ -473,13 +473,7 @@ class _Reader:
             exclude=tuple(excludes),
             mode=mode,
             after_ingest=self.after_ingest(raw, key, mode),
-            remove_emptied_folders=self.get(
-                raw,
-                f"{key}.remove_emptied_folders",
-                "remove_emptied_folders",
-                bool,
-                False,
-            ),
+            remove_emptied_folders=self.remove_emptied(raw, key),
             watch=self.choice(raw, f"{key}.watch", "watch", ("native", "poll")),
             proxies=tuple(self.globs(raw, f"{key}.proxies", "proxies", [])),
             proxies_only=self.get(
@@ -506,6 +500,18 @@ class _Reader:
                 f'mode = "dropbox" to have after_ingest = "{after}", or remove the key',
             )
         return after
+
+    def remove_emptied(self, raw: dict[str, Any], key: str) -> bool:
+        name = "remove_emptied_folders"
+        remove = self.get(raw, f"{key}.{name}", name, bool, False)
+        if remove and raw.get("after_ingest", "keep") == "keep":
+            # Refused, not ignored: whoever set it expects folders to go.
+            raise self.fail(
+                f"{key}.{name}",
+                'only a drop box whose files leave (after_ingest = "move" or '
+                '"delete") empties folders; set one, or remove the key',
+            )
+        return remove
 
     def globs(
         self, raw: dict[str, Any], key: str, name: str, default: list[str]

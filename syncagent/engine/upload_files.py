@@ -45,12 +45,20 @@ class FileSteps(FailureGuard):
             self._verified.add(done.rel_path)
         outcome = "revised" if done.kind == "revision" else "uploaded"
         self.report.count(outcome)
-        rate = done.size / done.seconds / 1e6 if done.seconds > 0 else 0.0
+        # A resumed upload sends only the parts not yet confirmed: its rate is
+        # that of the bytes this run sent.
+        rate = done.bytes_sent / done.seconds / 1e6 if done.seconds > 0 else 0.0
+        resumed = (
+            f" ({done.bytes_sent} sent now, the rest before)"
+            if done.bytes_sent < done.size
+            else ""
+        )
         log.info(
-            "%s: %s, %d bytes in %.2f s (%.1f MB/s), asset %d",
+            "%s: %s, %d bytes%s in %.2f s (%.1f MB/s), asset %d",
             done.rel_path,
             outcome,
             done.size,
+            resumed,
             done.seconds,
             rate,
             done.asset_id,

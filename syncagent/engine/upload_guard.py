@@ -117,9 +117,11 @@ class FailureGuard(UploadPassState):
         else:
             log.warning("%s: %s", rel_path, reason)
         self.report.fail(rel_path, reason, permanent=permanent)
-        self.ledger.record_failure(
-            self.mapping_id, rel_path, "upload", reason, permanent=permanent
-        )
+        if not isinstance(exc, UploadStopped):
+            # A stopped upload is in flight (the ledger's uploads), not failed.
+            self.ledger.record_failure(
+                self.mapping_id, rel_path, "upload", reason, permanent=permanent
+            )
         self.progress.file_done(rel_path, "failed")
         self.hooks.failed(rel_path, reason, permanent=permanent)
 

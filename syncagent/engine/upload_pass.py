@@ -175,7 +175,12 @@ class UploadPass(RenameSteps):
         if not mine:
             return
         self._resumed = {u.rel_path for u in mine}
-        log.info("%s: resuming %d uploads left in flight", self.root, len(mine))
+        log.info(
+            "%s: resuming %d upload%s left in flight",
+            self.root,
+            len(mine),
+            "" if len(mine) == 1 else "s",
+        )
         orphans = [u for u in mine if u.kind == "new" and u.asset_id is None]
         adopted = self._guard_batch(orphans, self.uploader.adopt_orphans) or {}
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="file") as pool:

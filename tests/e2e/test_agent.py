@@ -208,6 +208,8 @@ def test_an_upload_cut_by_a_stop_resumes_at_the_next_start(
         first.signal(signal.SIGTERM)
         assert first.wait(20) == 0
         assert "stopping now; uploads in flight resume" in first.log()
+        stopped = first.status()
+        assert (stopped["failed"], stopped["mappings"][0]["in_flight"]) == (0, 1)
     else:
         first.signal(signal.SIGKILL)
         first.wait(20)
@@ -223,7 +225,8 @@ def test_an_upload_cut_by_a_stop_resumes_at_the_next_start(
     assert asset["checksum"] == md5_file(big)
     resent = view.stats()["part_bytes_received"]
     assert 0 < resent <= 4 * 5 * MIB
-    assert "resuming 1 uploads left in flight" in second.log()
+    assert "resuming 1 upload left in flight" in second.log()
+    assert f"big.mov: uploaded, {20 * 5 * MIB} bytes ({resent} sent now" in second.log()
     assert second.stop() == 0
 
 
