@@ -151,7 +151,10 @@ class MappingRunner:
             if not retry or self.stop_event.is_set():
                 # Stopping: the next start resumes what is left; no retry to announce.
                 self._retry_at.pop(kind, None)
-                self._retry_delay.pop(kind, None)
+                failed_before = self._retry_delay.pop(kind, None) is not None
+                if failed_before and not retry and not self.stop_event.is_set():
+                    # The end of an outage is news to whoever watched it begin.
+                    log.info("%s: the %s pass went through again", self.name, kind)
                 return
             delay = self._retry_delay.get(kind, self.retry_first)
             self._retry_delay[kind] = min(delay * 2, self.retry_max)

@@ -50,10 +50,16 @@ class Sender:
     """Sends requests and reads whole answers; safe to share between threads."""
 
     def __init__(
-        self, transport: httpx.BaseTransport, *, timeout: httpx.Timeout | None = None
+        self,
+        transport: httpx.BaseTransport,
+        *,
+        timeout: httpx.Timeout | None = None,
+        proxied: bool = False,
     ) -> None:
         self._transport = transport
         self._timeout = (timeout or httpx.Timeout(60.0)).as_dict()
+        self.proxied = proxied
+        """Whether requests may go through a proxy the environment names."""
 
     @classmethod
     def for_network(
@@ -63,7 +69,7 @@ class Sender:
         names one; ProxyUnusable if it cannot be used."""
         if proxy_in_environment():
             client = network_client(verify=verify, limits=limits, timeout=timeout)
-            return cls(_ThroughClient(client), timeout=timeout)
+            return cls(_ThroughClient(client), timeout=timeout, proxied=True)
         return cls(httpx.HTTPTransport(verify=verify, limits=limits), timeout=timeout)
 
     def send(

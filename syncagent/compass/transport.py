@@ -317,8 +317,8 @@ class Session:
                     # waiting out its own retries against a server that is gone.
                     self._unreachable_until = time.monotonic() + UNREACHABLE_PAUSE
                     raise CompassUnreachable(
-                        f"{method} {what}: {self.base_url} cannot be reached "
-                        f"({attempt} attempts in {elapsed:.0f} s): "
+                        f"{method} {what}: {self.base_url} cannot be reached"
+                        f"{self._route()} ({attempt} attempts in {elapsed:.0f} s): "
                         f"{retry.error.message}"
                     ) from retry.error
                 if attempt >= self.policy.max_attempts or out_of_time:
@@ -338,6 +338,15 @@ class Session:
                 )
                 self._sleep(delay)
         raise AssertionError("unreachable")
+
+    def _route(self) -> str:
+        """How requests travel, when that may be why none arrive."""
+        if self.http.proxied:
+            return (
+                " through the proxy the environment names (HTTP_PROXY, HTTPS_PROXY or "
+                "ALL_PROXY)"
+            )
+        return ""
 
     @staticmethod
     def _attempt(

@@ -132,6 +132,13 @@ class _Walk:
             )
             self.problem(_printable(rel_path), reason, entry.path)
             return
+        if "\\" in entry.name:
+            reason = (
+                "the name holds a backslash, which Compass takes for a path "
+                "separator and refuses; rename it"
+            )
+            self.problem(rel_path, reason, entry.path)
+            return
         try:
             if entry.is_symlink():
                 self.take_link(entry, rel_path)

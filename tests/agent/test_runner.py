@@ -104,6 +104,30 @@ def test_a_pass_that_wants_a_retry_runs_again_after_a_backoff() -> None:
     assert len(passes.runs) <= runs + 1
 
 
+def test_a_pass_that_goes_through_after_failures_says_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    passes = Passes(retry=True)
+    runner = MappingRunner(
+        "m", {"pull": passes.make("pull")}, lambda e: None, retry_first=0.05
+    )
+
+    with caplog.at_level(logging.INFO, logger="syncagent.agent.runner"):
+        runner.start()
+        runner.request("pull", "start")
+        assert wait_for(lambda: len(passes.runs) >= 2)
+        passes.retry = False
+        failed = len(passes.runs)
+        assert wait_for(lambda: runner.idle and len(passes.runs) > failed)
+        runner.request("pull", "scheduled")  # a later pass, fine as well
+        assert wait_for(lambda: runner.idle and len(passes.runs) > failed + 1)
+        runner.stop()
+        assert runner.join(5)
+
+    back = [r for r in caplog.records if "went through again" in r.getMessage()]
+    assert [r.getMessage() for r in back] == ["m: the pull pass went through again"]
+
+
 def test_a_crashing_pass_is_logged_and_retried() -> None:
     calls: list[int] = []
 

@@ -5,6 +5,7 @@ ours to use."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -98,3 +99,17 @@ def test_a_proxy_that_cannot_be_used_is_a_clear_configuration_error(
     assert "the proxy set in the environment" in done.stderr
     assert "Unknown scheme for proxy URL" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_dead_proxy_is_named_as_the_way_that_failed(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    config = one_file_config(tmp_path, emulator.url)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}"  # nothing listens
+
+    done = run_sync(config, env=environment(HTTP_PROXY=dead))
+
+    assert done.returncode != 0
+    assert "through the proxy the environment names" in done.stderr

@@ -21,7 +21,7 @@ from tests.e2e.support import SYNCAGENT, write_config
 pytestmark = pytest.mark.e2e
 
 NOT_UTF8 = b"bad\xffname.txt"
-REFUSED = "back\\slash.txt"  # Compass takes a backslash for a path
+REFUSED = "back\\slash.txt"  # Compass takes a backslash for a path: never sent
 
 
 def sync_in_process(config: Path) -> PassReport:

@@ -183,3 +183,15 @@ def test_problems_carry_when_their_path_last_changed(tmp_path: Path) -> None:
     [problem] = scan_tree(tmp_path, RULES).problems
 
     assert problem.changed_ns == os.lstat(bad).st_ctime_ns
+
+
+def test_a_name_with_a_backslash_is_reported_not_sent(tmp_path: Path) -> None:
+    (tmp_path / "back\\slash.txt").write_bytes(b"x")
+    (tmp_path / "fine.txt").write_bytes(b"y")
+
+    tree = scan_tree(tmp_path, PathFilter(["*"], []))
+
+    assert list(tree.files) == ["fine.txt"]
+    assert [(p.rel_path, p.reason.split(",")[0]) for p in tree.problems] == [
+        ("back\\slash.txt", "the name holds a backslash")
+    ]
