@@ -65,6 +65,7 @@ def open_runtime(
                 concurrency=transfer.concurrency,
                 timeout=config.compass.timeout,
                 verify=config.compass.verify_tls,
+                env_proxies=not config.compass.embedded,
             )
         except ProxyUnusable as exc:
             raise ConfigError(str(exc)) from exc

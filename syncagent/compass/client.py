@@ -90,13 +90,19 @@ class CompassClient:
         timeout: float = 60.0,
         policy: RetryPolicy | None = None,
         verify: bool | str = True,
+        env_proxies: bool = True,
     ) -> None:
         pool = concurrency + 4
         limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
         timeouts = httpx.Timeout(timeout, connect=min(timeout, 15.0))
         # Downloads stream their bodies, which the sender does not do.
-        self.http = network_client(verify=verify, limits=limits, timeout=timeouts)
-        self.sender = Sender.for_network(verify=verify, limits=limits, timeout=timeouts)
+        # The embedded emulator, on this machine's loopback, is never behind a proxy.
+        self.http = network_client(
+            verify=verify, limits=limits, timeout=timeouts, env_proxies=env_proxies
+        )
+        self.sender = Sender.for_network(
+            verify=verify, limits=limits, timeout=timeouts, env_proxies=env_proxies
+        )
         self.session = Session(
             base_url, username, password, http=self.sender, policy=policy
         )

@@ -31,13 +31,21 @@ class ProxyUnusable(Exception):
 
 
 def network_client(
-    *, verify: bool | str, limits: httpx.Limits, timeout: httpx.Timeout
+    *,
+    verify: bool | str,
+    limits: httpx.Limits,
+    timeout: httpx.Timeout,
+    env_proxies: bool = True,
 ) -> httpx.Client:
-    """An httpx.Client with the environment's proxies; ProxyUnusable if they
-    cannot be used."""
+    """An httpx.Client with the environment's proxies (unless `env_proxies` is
+    false); ProxyUnusable if they cannot be used."""
     try:
         return httpx.Client(
-            verify=verify, limits=limits, timeout=timeout, follow_redirects=False
+            verify=verify,
+            limits=limits,
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=env_proxies,
         )
     except (ImportError, ValueError) as exc:
         raise ProxyUnusable(
@@ -63,11 +71,16 @@ class Sender:
 
     @classmethod
     def for_network(
-        cls, *, verify: bool | str, limits: httpx.Limits, timeout: httpx.Timeout
+        cls,
+        *,
+        verify: bool | str,
+        limits: httpx.Limits,
+        timeout: httpx.Timeout,
+        env_proxies: bool = True,
     ) -> Sender:
         """A sender over real connections, through a proxy if the environment
-        names one; ProxyUnusable if it cannot be used."""
-        if proxy_in_environment():
+        names one (and `env_proxies`); ProxyUnusable if it cannot be used."""
+        if env_proxies and proxy_in_environment():
             client = network_client(verify=verify, limits=limits, timeout=timeout)
             return cls(_ThroughClient(client), timeout=timeout, proxied=True)
         return cls(httpx.HTTPTransport(verify=verify, limits=limits), timeout=timeout)

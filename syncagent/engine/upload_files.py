@@ -155,9 +155,7 @@ class FileSteps(FailureGuard):
             time.sleep(RECENT_SECONDS)
         current = stat_file(self.root, local.rel_path)
         if current is None:
-            self.report.fail(
-                local.rel_path, "deleted before it was uploaded", permanent=False
-            )
+            self._gone_before_upload(local.rel_path, report_only=True)
             return None
         if current != local:
             reason = "still being written (it changed since the scan); retried later"
@@ -286,11 +284,21 @@ class FileSteps(FailureGuard):
                 self._descriptions[rel_path] = known
         return known
 
+    def _gone_before_upload(self, rel_path: str, *, report_only: bool) -> None:
+        """A file gone between the scan and its upload: a failure of a one-shot
+        sync; under the agent's watch, which follows it, only news."""
+        problem = FileVanished()
+        if self.watched:
+            log.info("%s: %s; the watch follows it", rel_path, problem.reason)
+        elif report_only:
+            self.report.fail(rel_path, problem.reason, permanent=False)
+        else:
+            self._failed(rel_path, problem.reason, problem)
+
     def _settled_quietly(self, local: LocalFile) -> LocalFile | None:
         current = stat_file(self.root, local.rel_path)
         if current is None:
-            problem = FileProblem("deleted before it was uploaded", permanent=False)
-            self._failed(local.rel_path, problem.reason, problem)
+            self._gone_before_upload(local.rel_path, report_only=False)
             return None
         if current != local:
             problem = FileProblem(

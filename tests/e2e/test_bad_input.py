@@ -20,6 +20,7 @@ from syncagent.emulator.server import EmulatorServer
 from syncagent.engine.progress import NoProgress
 from syncagent.engine.report import PassReport
 from syncagent.engine.upload import Uploader
+from syncagent.engine.upload_files import FileSteps
 from syncagent.runtime import open_runtime, run_upload_pass, run_upload_passes
 from tests.e2e.support import RemoteView, assert_mirrored, run_sync, write_config
 
@@ -193,20 +194,28 @@ def test_a_server_gone_mid_sync_stops_the_pass_quickly_then_resumes(
         again.stop()
 
 
+@pytest.mark.parametrize("step", ["settle", "carry"])
 def test_under_the_agents_watch_a_file_gone_before_upload_is_no_failure(
     setup: tuple[Path, Path, RemoteView],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    step: str,
 ) -> None:
     # The agent's watch sees the delete or rename and passes again from there.
     root, config, view = setup
     (root / "gone.jpg").write_bytes(b"y" * 10)
 
-    def rename_gone(_root: Path, upload: Any, *_: Any) -> None:
-        if upload.rel_path == "gone.jpg":
-            (root / "gone.jpg").rename(root / "kept.jpg")
+    def rename_gone(*_: Any) -> None:
+        (root / "gone.jpg").rename(root / "kept.jpg")
 
-    wrap(monkeypatch, "carry", rename_gone)
+    def rename_as_it_opens(_root: Path, upload: Any, *_: Any) -> None:
+        if upload.rel_path == "gone.jpg":
+            rename_gone()
+
+    if step == "settle":  # before its last look, when the upload begins
+        monkeypatch.setattr(FileSteps, "_pause_for_recent", rename_gone)
+    else:  # as the upload opens the file
+        wrap(monkeypatch, step, rename_as_it_opens)
     caplog.set_level(logging.INFO, logger="syncagent")
     with open_runtime(load_config(config), "run") as runtime:
         [mapping] = runtime.config.mappings

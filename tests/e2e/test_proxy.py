@@ -113,3 +113,24 @@ def test_a_dead_proxy_is_named_as_the_way_that_failed(
 
     assert done.returncode != 0
     assert "through the proxy the environment names" in done.stderr
+
+
+def test_the_embedded_emulator_is_reached_directly_whatever_the_proxy(
+    tmp_path: Path,
+) -> None:
+    # A proxy elsewhere could never reach this machine's loopback.
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "a.txt").write_bytes(b"no proxy in between")
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        '[compass]\nurl = "embedded"\nusername = "demo"\npassword = "demo"\n'
+        '[ledger]\nurl = "sqlite:///ledger.db"\n'
+        '[[mapping]]\nlocal = "media"\nfolder_id = 1001\n'
+    )
+
+    with ForwardProxy() as proxy:
+        done = run_sync(config, env=environment(HTTP_PROXY=proxy.url))
+
+    assert done.returncode == 0, done.stderr
+    assert done.mapping["uploaded"] == 1
+    assert proxy.seen == []
