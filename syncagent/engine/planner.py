@@ -38,6 +38,9 @@ class UploadPlan:
     replaced: list[EntryRecord] = field(default_factory=list)
     """Entries whose path now holds the other kind (a file where a folder was, or a
     folder where a file was): settled before anything else takes the path."""
+    twins: dict[str, EntryRecord] = field(default_factory=dict)
+    """New files (by path) with the identity of a synced file the scan also saw: a
+    hard link, or a file renamed while the scan ran, seen under both names."""
     unchanged: int = 0
 
     @property
@@ -124,12 +127,17 @@ def plan_upload_pass(
         if e.asset_id and (local.sees(e.rel_path) or local.may_have_moved(e.rel_path))
     }
     new_files.sort(key=_by_path)
+    present = _present_by_identity(local, synced) if new_files else {}
     for found in new_files:
-        moved = by_identity.pop((found.inode, found.size, found.mtime_ns), None)
+        identity = (found.inode, found.size, found.mtime_ns)
+        moved = by_identity.pop(identity, None)
         if moved is not None:
             plan.renames.append(Rename(moved, found))
-        else:
-            plan.uploads.append(found)
+            continue
+        plan.uploads.append(found)
+        twin = present.get(identity)
+        if twin is not None:
+            plan.twins[found.rel_path] = twin
     plan.revisions.sort(key=lambda pair: pair[0].rel_path)
     plan.checks.sort(key=lambda pair: pair[0].rel_path)
     renamed = {r.entry.rel_path for r in plan.renames}
@@ -154,7 +162,9 @@ def plan_upload_pass(
     return plan
 
 
-def confirm_deleted(plan: UploadPlan, second_look: LocalTree) -> list[EntryRecord]:
+def confirm_deleted(
+    plan: UploadPlan, first_look: LocalTree, second_look: LocalTree
+) -> list[EntryRecord]:
     """Keep as deleted only the files a second scan also finds gone; return the
     others, taken out of the plan.
 
@@ -163,9 +173,15 @@ def confirm_deleted(plan: UploadPlan, second_look: LocalTree) -> list[EntryRecor
     taken for deleted (its asset forgotten, or removed from Compass) and then come
     back as a new upload. A file the second scan finds, under its name or another
     with its identity (inode, size, mtime), or cannot see, is left for the next pass,
-    which finds it renamed.
+    which finds it renamed. Only files new to the second look count by identity: one
+    the first scan saw was weighed by the plan already (a new file on a reused inode
+    is no rename).
     """
-    identities = {(f.inode, f.size, f.mtime_ns) for f in second_look.files.values()}
+    identities = {
+        (f.inode, f.size, f.mtime_ns)
+        for rel_path, f in second_look.files.items()
+        if rel_path not in first_look.files
+    }
 
     def still_gone(entry: EntryRecord) -> bool:
         if entry.kind != "file":
@@ -181,6 +197,17 @@ def confirm_deleted(plan: UploadPlan, second_look: LocalTree) -> list[EntryRecor
     plan.forgets = [e for e in plan.forgets if still_gone(e)]
     plan.removals = [e for e in plan.removals if still_gone(e)]
     return held
+
+
+def _present_by_identity(
+    local: LocalTree, synced: Mapping[str, EntryRecord]
+) -> dict[tuple[int | None, int | None, int | None], EntryRecord]:
+    """Synced files the scan saw in place, by identity (inode, size, mtime)."""
+    return {
+        (e.inode, e.size, e.mtime_ns): e
+        for rel_path, e in synced.items()
+        if e.kind == "file" and rel_path in local.files and e.inode is not None
+    }
 
 
 def _folders_to_make(

@@ -239,7 +239,7 @@ class FileSteps(FailureGuard):
             self.report.fail(local.rel_path, reason, permanent=False)
             return None
         current = self._settled_quietly(local)
-        if current is None:
+        if current is None or self._renamed_while_scanned(local):
             return None
         try:
             self._describe_asset(local.rel_path)
@@ -283,6 +283,25 @@ class FileSteps(FailureGuard):
             with self._lock:
                 self._descriptions[rel_path] = known
         return known
+
+    def _renamed_while_scanned(self, local: LocalFile) -> bool:
+        """Whether a new file is a synced one renamed while the scan ran, which saw
+        it under both names: its old name is gone now. It is left for the next
+        pass, which renames its asset; sent now, it would be a second asset (and
+        the next pass would take the pair for a move cut short)."""
+        twin = self._twins.get(local.rel_path)
+        if twin is None or os.path.lexists(self.root / twin.rel_path):
+            return False  # new, or a hard link to a file still there: a file of its own
+        reason = (
+            f"renamed from {twin.rel_path} while the scan ran; left for the next "
+            "pass, which renames its asset"
+        )
+        if self.watched:
+            log.info("%s: %s", local.rel_path, reason)
+        else:
+            log.warning("%s: %s", local.rel_path, reason)
+            self.report.fail(local.rel_path, reason, permanent=False)
+        return True
 
     def _gone_before_upload(self, rel_path: str, *, report_only: bool) -> None:
         """A file gone between the scan and its upload: a failure of a one-shot

@@ -84,6 +84,8 @@ class UploadPass(RenameSteps):
             remove_deleted=self.mapping.on_local_delete == "remove",
         )
         self._spare_excluded(plan)
+        self._twins = plan.twins
+        self._first_look = tree
         self.report.unchanged = plan.unchanged - self._resumed_unchanged(
             tree, plan, in_flight
         )

@@ -140,12 +140,18 @@ class RenameSteps(FileSteps):
         while it ran can be missed under both names (see planner.confirm_deleted)."""
         if not any(e.kind == "file" for e in [*plan.forgets, *plan.removals]):
             return
-        for entry in confirm_deleted(plan, scan_tree(self.root, self.rules)):
-            log.info(
-                "%s: missed by the scan but still here, maybe under another name "
-                "(renamed while the scan ran?); left for the next pass",
-                entry.rel_path,
+        second_look = scan_tree(self.root, self.rules)
+        for entry in confirm_deleted(plan, self._first_look, second_look):
+            reason = (
+                "missed by the scan but still here, maybe under another name "
+                "(renamed while the scan ran?); left for the next pass"
             )
+            if self.watched:
+                log.info("%s: %s", entry.rel_path, reason)  # its events bring one
+            else:
+                # A one-shot sync has no next pass: this run is not all in sync.
+                log.warning("%s: %s", entry.rel_path, reason)
+                self.report.fail(entry.rel_path, reason, permanent=False)
 
     def _settle_replaced(self, replaced: Sequence[EntryRecord]) -> None:
         """A file became a folder or a folder a file: the old entry goes first (its

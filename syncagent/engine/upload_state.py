@@ -13,9 +13,9 @@ from syncagent.engine.hooks import AssetDescription, PassHooks
 from syncagent.engine.planner import Rename
 from syncagent.engine.progress import Progress
 from syncagent.engine.report import PassReport
-from syncagent.engine.scanner import LocalFile
+from syncagent.engine.scanner import LocalFile, LocalTree
 from syncagent.engine.upload import Uploader
-from syncagent.ledger import FailureRecord, Ledger
+from syncagent.ledger import EntryRecord, FailureRecord, Ledger
 
 
 class UploadPassState:
@@ -64,6 +64,9 @@ class UploadPassState:
         self.report = PassReport(str(self.root), mapping.folder_id)
         self._moves: list[Rename] = []
         self._resumed: set[str] = set()
+        self._twins: dict[str, EntryRecord] = {}
+        self._first_look = LocalTree()
+        """The pass's scan, for the second look before deletions."""
         self._verified: set[str] = set()
         # Whether a stop left some of the planned work for the next pass.
         self.cut_short = False

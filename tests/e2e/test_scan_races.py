@@ -18,6 +18,7 @@ from syncagent.config import load_config
 from syncagent.emulator.server import EmulatorServer
 from syncagent.engine.progress import NoProgress
 from syncagent.engine.report import PassReport
+from syncagent.engine.upload_files import FileSteps
 from syncagent.runtime import open_runtime, run_upload_passes
 from tests.e2e.support import RemoteView, write_config
 
@@ -160,7 +161,10 @@ def test_a_file_the_listing_missed_under_both_names_is_not_taken_for_deleted(
     report = sync_in_process(config)
     monkeypatch.undo()
 
-    assert report.ok and report.removed == 0 and report.uploaded == 0
+    # Nothing removed; the one-shot sync says a run more is needed (exit 1).
+    assert report.removed == 0 and report.uploaded == 0
+    assert [(f.rel_path, f.permanent) for f in report.failures] == [("a.txt", False)]
+    assert "left for the next pass" in report.failures[0].reason
     assert sorted(view.tree(1001)) == ["a.txt", "day1/b.txt"]  # left as it was
 
     after = sync_in_process(config)
@@ -168,5 +172,41 @@ def test_a_file_the_listing_missed_under_both_names_is_not_taken_for_deleted(
     assert after.ok and after.renamed == 1 and after.uploaded == 0
     [asset_after] = view.tree(1001)["z.txt"]
     assert asset_after["id"] == asset_before["id"]  # the same asset, renamed
+    assert sorted(view.tree(1001)) == ["day1/b.txt", "z.txt"]
+    view.close()
+
+
+def test_a_file_the_scan_saw_under_both_names_is_renamed_not_sent_again(
+    synced: tuple[Path, Path],
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The listing returns a.txt and its new name z.txt, both stat fine; a.txt is
+    # gone by the time the upload of the "new" z.txt begins.
+    root, config = synced
+    view = RemoteView(emulator.url)
+    [asset_before] = view.tree(1001)["a.txt"]
+
+    def link() -> None:
+        os.link(root / "a.txt", root / "z.txt")
+
+    def unlink_old(*_: Any) -> None:
+        (root / "a.txt").unlink()
+
+    race_the_listing(monkeypatch, root, link, new_names_listed=True)
+    monkeypatch.setattr(FileSteps, "_pause_for_recent", unlink_old)
+    report = sync_in_process(config)
+    monkeypatch.undo()
+
+    assert report.uploaded == 0 and report.removed == 0
+    [held] = report.failures
+    assert held.rel_path == "z.txt" and not held.permanent
+    assert sorted(view.tree(1001)) == ["a.txt", "day1/b.txt"]
+
+    after = sync_in_process(config)
+
+    assert after.ok and after.renamed == 1 and after.uploaded == 0
+    [asset_after] = view.tree(1001)["z.txt"]
+    assert asset_after["id"] == asset_before["id"]
     assert sorted(view.tree(1001)) == ["day1/b.txt", "z.txt"]
     view.close()

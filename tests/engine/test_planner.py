@@ -259,9 +259,32 @@ def test_only_files_a_second_look_finds_gone_too_stay_deleted(
     plan = plan_upload_pass(tree(), synced, remove_deleted=remove_deleted)
     second_look = tree(LocalFile("b.mov", 10, 1, 1), LocalFile("back.mov", 10, 1, 3))
 
-    held = confirm_deleted(plan, second_look)
+    held = confirm_deleted(plan, tree(), second_look)
 
     deleted = plan.removals if remove_deleted else plan.forgets
     assert [e.rel_path for e in deleted] == ["gone.mov"]
     assert sorted(e.rel_path for e in held) == ["a.mov", "back.mov"]
     assert not (plan.forgets if remove_deleted else plan.removals)
+
+
+def test_a_new_file_with_the_identity_of_a_file_still_seen_is_marked_a_twin() -> None:
+    local = tree(LocalFile("a.mov", 10, 1, 7), LocalFile("z.mov", 10, 1, 7))
+    synced = {"a.mov": synced_file("a.mov", inode=7)}
+
+    plan = plan_upload_pass(local, synced)
+
+    assert [f.rel_path for f in plan.uploads] == ["z.mov"]
+    assert {path: e.rel_path for path, e in plan.twins.items()} == {"z.mov": "a.mov"}
+
+
+def test_a_file_the_first_scan_saw_does_not_hold_a_deletion_back() -> None:
+    # b.mov took a.mov's inode (same size and mtime); the plan read it: no rename.
+    synced = {"a.mov": synced_file("a.mov", inode=1)}
+    first_look = tree(LocalFile("b.mov", 10, 1, 1))
+    plan = plan_upload_pass(first_look, synced)
+    plan.uploads, plan.renames = [first_look.files["b.mov"]], []  # as read
+    plan.forgets = [synced["a.mov"]]
+
+    held = confirm_deleted(plan, first_look, first_look)
+
+    assert held == [] and [e.rel_path for e in plan.forgets] == ["a.mov"]
