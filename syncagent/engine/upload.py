@@ -363,7 +363,14 @@ class Uploader:
             ) from exc
         with stream:
             upload = self._follow_file(upload, os.fstat(stream.fileno()))
-            upload = self._advance(stream, upload, describe, stop)
+            try:
+                upload = self._advance(stream, upload, describe, stop)
+            except NotFound:
+                if not self._asset_is_gone(upload):
+                    raise
+                upload = self._asset_gone(upload)
+                stream.seek(0)
+                upload = self._advance(stream, upload, describe, stop)
         asset = self._complete(upload)
         self._record(upload, asset)
         return Transferred(
@@ -394,6 +401,30 @@ class Uploader:
         if upload.state == "initiated":
             upload = self._send_parts(stream, upload, stop)
         return upload
+
+    def _asset_is_gone(self, upload: UploadRecord) -> bool:
+        """Whether the asset of an upload in progress no longer exists (a part URL
+        that is not found says nothing about the asset)."""
+        if upload.asset_id is None or upload.state == "creating":
+            return False
+        try:
+            self.client.get_asset(upload.asset_id)
+        except NotFound:
+            return True
+        return False
+
+    def _asset_gone(self, upload: UploadRecord) -> UploadRecord:
+        """The asset an upload in progress was sending to is gone from Compass
+        (deleted meanwhile, 404 or 410): the file goes up as a new asset."""
+        log.info(
+            "%s: asset %s is gone from Compass; uploading as a new asset",
+            upload.rel_path,
+            upload.asset_id,
+        )
+        self.ledger.make_upload_new(upload.upload_id)
+        return replace(
+            upload, kind="new", asset_id=None, state="creating", confirmed_parts={}
+        )
 
     def abandon(self, upload: UploadRecord) -> None:
         """Forget an upload whose file is gone, removing an asset it left unfinished."""

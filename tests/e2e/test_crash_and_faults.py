@@ -14,6 +14,7 @@ import httpx
 
 from syncagent.emulator.server import EmulatorServer
 from syncagent.ledger import Ledger
+from tests.e2e.compass_writer import CompassWriter
 from tests.e2e.support import (
     SYNCAGENT,
     RemoteView,
@@ -274,6 +275,54 @@ def test_a_second_ctrl_c_quits_at_once_with_130_and_the_next_run_resumes(
 
         assert again.returncode == 0, again.failures()
         assert again.mapping["uploaded"] == 1
+        assert_mirrored(root, view, 1001)
+    finally:
+        server.stop()
+
+
+def test_an_upload_whose_asset_was_deleted_meanwhile_goes_up_as_a_new_asset(
+    tmp_path: Path,
+) -> None:
+    # Someone removes the unfinished asset in Compass between two runs (410 then).
+    server = EmulatorServer(
+        data_dir=tmp_path / "emulator", faults="part:slow@1.0,slow=1"
+    )
+    server.start()
+    try:
+        root = tmp_path / "media"
+        root.mkdir()
+        (root / "take.mov").write_bytes(random.Random(5).randbytes(6 * 5 * MIB))
+        config = write_config(
+            tmp_path, server.url, [{"local": "media", "folder_id": 1001}]
+        )
+        view = RemoteView(server.url)
+        command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 60
+        while view.stats()["part_uploads"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 130
+        ledger = Ledger(f"sqlite:///{config.parent / 'state' / 'ledger.db'}")
+        try:
+            [mapping_id] = ledger.mappings()
+            [upload] = ledger.uploads(mapping_id)
+        finally:
+            ledger.close()
+        assert upload.asset_id is not None
+        writer = CompassWriter(server.url)
+        writer.remove(1001, [upload.asset_id])
+        writer.close()
+        httpx.delete(f"{server.url}/_emulator/faults").raise_for_status()
+
+        again = run_sync(config)
+
+        assert again.returncode == 0, again.failures()
+        assert again.mapping["uploaded"] == 1
+        [asset] = view.tree(1001)["take.mov"]
+        assert asset["id"] != upload.asset_id
         assert_mirrored(root, view, 1001)
     finally:
         server.stop()
