@@ -190,6 +190,18 @@ def last_upload_outcome(config: Path, root: Path) -> str | None:
         ledger.close()
 
 
+def sync_past_its_first_part(config: Path, view: RemoteView) -> subprocess.Popen[str]:
+    """Start `sync --json` and return once the emulator has a part of it."""
+    command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    deadline = time.monotonic() + 60
+    while view.stats()["part_uploads"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return process
+
+
 def test_ctrl_c_stops_at_a_part_boundary_and_the_next_run_resumes(
     tmp_path: Path,
 ) -> None:
@@ -205,13 +217,7 @@ def test_ctrl_c_stops_at_a_part_boundary_and_the_next_run_resumes(
             tmp_path, server.url, [{"local": "media", "folder_id": 1001}]
         )
         view = RemoteView(server.url)
-        command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
-        process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        deadline = time.monotonic() + 60
-        while view.stats()["part_uploads"] < 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        process = sync_past_its_first_part(config, view)
         asked = time.monotonic()
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)
@@ -296,15 +302,10 @@ def test_an_upload_whose_asset_was_deleted_meanwhile_goes_up_as_a_new_asset(
             tmp_path, server.url, [{"local": "media", "folder_id": 1001}]
         )
         view = RemoteView(server.url)
-        command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
-        process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        deadline = time.monotonic() + 60
-        while view.stats()["part_uploads"] < 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        process = sync_past_its_first_part(config, view)
         process.send_signal(signal.SIGINT)
-        assert process.wait(60) == 130
+        process.communicate(timeout=60)
+        assert process.returncode == 130
         ledger = Ledger(f"sqlite:///{config.parent / 'state' / 'ledger.db'}")
         try:
             [mapping_id] = ledger.mappings()
