@@ -247,8 +247,10 @@ def _moves_cut_short(
     file is in flight or synced under its new path (same inode, size and mtime, same
     content) while its old entry is gone. One still in flight keeps its old entry
     until it is verified; one already synced gets its old asset removed now, as the
-    move would have. (Two hard links of one file, both synced, then one deleted, look
-    the same: the deleted one's asset goes, and its identical twin stays in Compass.)
+    move would have. Known shortcoming: two hard links of one file, both synced, then
+    one deleted, look the same, so the deleted one's asset goes even with
+    on_local_delete = "keep" (its identical twin stays in Compass); telling them apart
+    needs the move's intent recorded in the ledger before its upload.
     """
     wanted = {(e.inode, e.size, e.mtime_ns): e for e in gone if e.asset_id}
     if not wanted:
