@@ -192,7 +192,10 @@ def print_summary(reports: Sequence[PassReport], out: TextIO, *, dry_run: bool) 
             print(f"{head}: not synced: {one_line(report.fatal)}", file=out)
             continue
         if dry_run:
-            print(f"{head}: would do {len(report.planned)} things", file=out)
+            planned = len(report.planned)
+            things = "thing" if planned == 1 else "things"
+            doing = f"would do {planned} {things}" if planned else "nothing to do"
+            print(f"{head}: {doing}", file=out)
             for action, path in report.planned:
                 print(f"  {action}: {one_line(path)}", file=out)
             continue

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
-from syncagent.display import BarProgress, _Amount, _Rate
+from syncagent.display import BarProgress, _Amount, _Rate, print_summary
+from syncagent.engine.report import PassReport
 
 
 def test_the_files_bar_counts_files_and_the_bytes_bar_sizes() -> None:
@@ -21,3 +24,18 @@ def test_the_files_bar_counts_files_and_the_bytes_bar_sizes() -> None:
     files, size = console.export_text().splitlines()
     assert files.startswith("files") and "1/3" in files and "bytes" not in files
     assert size.startswith("bytes") and "10.0/30.0 MB" in size
+
+
+def test_a_dry_run_says_what_it_would_do_in_words() -> None:
+    quiet = PassReport("/media", 1001)
+    one = PassReport("/clips", 1002)
+    one.planned.append(("upload", "a.mov"))
+    out = io.StringIO()
+
+    print_summary([quiet, one], out, dry_run=True)
+
+    assert out.getvalue().splitlines() == [
+        "/media -> Compass folder 1001: nothing to do",
+        "/clips -> Compass folder 1002: would do 1 thing",
+        "  upload: a.mov",
+    ]

@@ -25,7 +25,7 @@ from syncagent.engine.hooks import AssetDescription
 from syncagent.engine.planner import parent_of
 from syncagent.engine.problems import FileProblem, FileVanished
 from syncagent.engine.scanner import LocalFile, stat_file
-from syncagent.engine.upload import LEASE
+from syncagent.engine.upload import LEASE, Transferred
 from syncagent.engine.upload_guard import FailureGuard
 from syncagent.ledger import EntryRecord, UploadRecord, UploadStart
 
@@ -45,22 +45,12 @@ class FileSteps(FailureGuard):
             self._verified.add(done.rel_path)
         outcome = "revised" if done.kind == "revision" else "uploaded"
         self.report.count(outcome)
-        # A resumed upload sends only the parts not yet confirmed: its rate is
-        # that of the bytes this run sent.
-        rate = done.bytes_sent / done.seconds / 1e6 if done.seconds > 0 else 0.0
-        resumed = (
-            f" ({done.bytes_sent} sent now, the rest before)"
-            if done.bytes_sent < done.size
-            else ""
-        )
         log.info(
-            "%s: %s, %d bytes%s in %.2f s (%.1f MB/s), asset %d",
+            "%s: %s, %d bytes%s, asset %d",
             done.rel_path,
             outcome,
             done.size,
-            resumed,
-            done.seconds,
-            rate,
+            _how_sent(done),
             done.asset_id,
         )
         self.progress.file_done(done.rel_path, outcome)
@@ -349,3 +339,15 @@ class FileSteps(FailureGuard):
             for upload in uploads:
                 self._failed(upload.rel_path, str(exc), exc)
             return []
+
+
+def _how_sent(done: Transferred) -> str:
+    """How the bytes went: all now, partly before (a resumed upload sends only the
+    parts not yet confirmed, and its rate is that of what it sent), or all before."""
+    if done.bytes_sent == 0 and done.size > 0:
+        return " (all sent before; verified now)"
+    rate = done.bytes_sent / done.seconds / 1e6 if done.seconds > 0 else 0.0
+    timing = f" in {done.seconds:.2f} s ({rate:.1f} MB/s)"
+    if done.bytes_sent < done.size:
+        return f" ({done.bytes_sent} sent now, the rest before){timing}"
+    return timing

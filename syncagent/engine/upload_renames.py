@@ -133,6 +133,14 @@ class RenameSteps(FileSteps):
         else:
             forgotten = [e.rel_path for e in plan.forgets]
             self.ledger.remove_entries(self.mapping_id, forgotten)
+        for entry in plan.forgets:
+            if entry.kind == "file":
+                # Its asset stays in Compass (on_local_delete = "keep").
+                log.info(
+                    "%s: the file was deleted here; its asset %s stays in Compass",
+                    entry.rel_path,
+                    entry.asset_id,
+                )
         self.report.count("forgotten", sum(e.kind == "file" for e in plan.forgets))
 
     def _look_again(self, plan: UploadPlan) -> None:
@@ -174,7 +182,16 @@ class RenameSteps(FileSteps):
             try:
                 self.client.delete_from_folders({entry.asset_id: [entry.folder_id]})
             except NotFound:
-                pass
+                # Someone removed it in Compass first: nothing left to remove.
+                self.ledger.remove_entries(self.mapping_id, [entry.rel_path])
+                self.report.count("forgotten")
+                log.info(
+                    "%s: %s; its asset %d was already gone from Compass",
+                    entry.rel_path,
+                    why,
+                    entry.asset_id,
+                )
+                continue
             except AuthenticationFailed:
                 raise
             except CompassError as exc:

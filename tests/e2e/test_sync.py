@@ -621,3 +621,35 @@ def test_a_new_file_on_a_reused_inode_with_the_same_size_and_time_is_no_rename(
     assert (result.mapping["renamed"], result.mapping["uploaded"]) == (0, 1)
     remote = view.tree(1001)
     assert [a["checksum"] for a in remote["b.txt"]] == [md5_file(new)]
+
+
+@pytest.mark.parametrize("on_local_delete", ["keep", "remove"])
+def test_each_file_deleted_here_says_what_became_of_its_asset(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, on_local_delete: str
+) -> None:
+    root = tmp_path / "media"
+    root.mkdir()
+    for name in ("a.txt", "b.txt", "stays.txt"):  # not an emptied root
+        (root / name).write_bytes(name.encode())
+    mapping = {"local": "media", "folder_id": 1001, "on_local_delete": on_local_delete}
+    config = write_config(tmp_path, emulator.url, [mapping])
+    assert run_sync(config).returncode == 0
+    ids = {name: assets[0]["id"] for name, assets in view.tree(1001).items()}
+    writer = CompassWriter(emulator.url)
+    writer.remove(1001, [ids["b.txt"]])  # someone removed it in Compass first
+    writer.close()
+    (root / "a.txt").unlink()
+    (root / "b.txt").unlink()
+
+    done = run_sync(config)
+
+    assert done.returncode == 0, done.stderr
+    if on_local_delete == "keep":
+        assert (done.mapping["forgotten"], done.mapping["removed"]) == (2, 0)
+        assert f"a.txt: the file was deleted here; its asset {ids['a.txt']} stays" in (
+            done.stderr
+        )
+    else:
+        assert (done.mapping["forgotten"], done.mapping["removed"]) == (1, 1)
+        assert f"its asset {ids['a.txt']} removed from Compass folder" in done.stderr
+        assert f"its asset {ids['b.txt']} was already gone from Compass" in done.stderr
