@@ -127,6 +127,8 @@ _UPLOAD_LABELS = (
     "removed",
     "forgotten",
     "folders_created",
+    "moved_to_done",
+    "deleted_after_upload",
 )
 _PULL_LABELS = (
     "downloaded",

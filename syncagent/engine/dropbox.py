@@ -205,6 +205,7 @@ class DropBoxHooks(PassHooks):
         self._vocabulary_lock = threading.Lock()
         self._move_lock = threading.Lock()
         self._stuck: dict[str, str] = {}
+        self._left: dict[str, int] = {}
         self._stuck_lock = threading.Lock()
 
     def holds(self, local: LocalFile) -> bool:
@@ -268,12 +269,12 @@ class DropBoxHooks(PassHooks):
             left = self._move(rel_path, DONE)
             if left is None:
                 return  # still in place and synced: the next pass tries again
-            where = f"moved to {left.rel_path}"
+            where, counter = f"moved to {left.rel_path}", "moved_to_done"
         else:
             left = self._delete(rel_path)
             if left is None:
                 return
-            where = "deleted from the drop box"
+            where, counter = "deleted from the drop box", "deleted_after_upload"
         log.info(
             "%s: asset %d; %s%s", rel_path, asset_id, where, _along(rel_path, left)
         )
@@ -282,6 +283,7 @@ class DropBoxHooks(PassHooks):
         self.ledger.clear_failures(self.mapping_id, [rel_path])
         with self._stuck_lock:
             self._stuck.pop(rel_path, None)
+            self._left[counter] = self._left.get(counter, 0) + 1
         self._remove_emptied(rel_path)
 
     def _still_verified(self, rel_path: str, entry: EntryRecord) -> bool:
@@ -436,6 +438,12 @@ class DropBoxHooks(PassHooks):
         self.ledger.record_failure(
             self.mapping_id, rel_path, "upload", reason, permanent=True
         )
+
+    def left(self) -> dict[str, int]:
+        """Files moved to done/ or deleted since these hooks began (the recovery
+        before the pass included)."""
+        with self._stuck_lock:
+            return dict(self._left)
 
     def stuck(self) -> list[tuple[str, str]]:
         """Verified files that could not be moved or deleted since these hooks

@@ -39,6 +39,12 @@ class PassHooks:
     def failed(self, rel_path: str, reason: str, *, permanent: bool) -> None:
         """A file did not sync; `permanent` if retrying as is cannot help."""
 
+    def left(self) -> dict[str, int]:
+        """Report counters of the files that what comes after verification took
+        out of the folder (a drop box's moves and deletes), since these hooks
+        began."""
+        return {}
+
     def stuck(self) -> list[tuple[str, str]]:
         """Files verified in Compass that what comes after could not finish with
         during this pass (a drop box's move or delete), with the reason: they count

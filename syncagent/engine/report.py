@@ -33,6 +33,10 @@ class PassReport:
     forgotten: int = 0
     removed: int = 0
     folders_created: int = 0
+    moved_to_done: int = 0
+    """Drop boxes: verified files moved to done/ (after_ingest = "move")."""
+    deleted_after_upload: int = 0
+    """Drop boxes: verified files deleted (after_ingest = "delete")."""
     bytes_sent: int = 0
     bytes_read: int = 0
     seconds: float = 0.0

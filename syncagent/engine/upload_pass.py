@@ -41,6 +41,8 @@ class UploadPass(RenameSteps):
             raise
         except CompassError as exc:
             self.report.fatal = f"Compass folder {self.mapping.folder_id}: {exc}"
+        for counter, count in self.hooks.left().items():
+            self.report.count(counter, count)
         failed = {f.rel_path for f in self.report.failures}
         for rel_path, reason in self.hooks.stuck():
             # In Compass, yet not done with here (a drop box could not move it on).

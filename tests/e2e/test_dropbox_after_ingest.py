@@ -157,5 +157,8 @@ def test_a_file_that_cannot_be_deleted_is_listed_failed_and_warned_about_once(
     assert third.returncode == 0, third.stderr
     assert third.mapping["failures"] == []
     assert third.mapping["uploaded"] == 0  # deleted now, never uploaded again
+    # The summaries count what left: the two that could go first, this one now.
+    assert first.mapping["deleted_after_upload"] == 2
+    assert third.mapping["deleted_after_upload"] == 1
     assert os.listdir(inbox) == []  # locked/ emptied by the ingest
     assert Agent(config).status()["failed"] == 0
