@@ -8,9 +8,11 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from syncagent.emulator.server import EmulatorServer
 from syncagent.ledger import Ledger
@@ -190,6 +192,31 @@ def last_upload_outcome(config: Path, root: Path) -> str | None:
         ledger.close()
 
 
+@pytest.fixture
+def slow_parts(tmp_path: Path) -> Iterator[EmulatorServer]:
+    """An emulator whose part uploads take a second each: time to stop a sync in the
+    middle of a file."""
+    server = EmulatorServer(
+        data_dir=tmp_path / "emulator", faults="part:slow@1.0,slow=1"
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def one_big_file(
+    tmp_path: Path, url: str, name: str, parts: int, *, seed: int
+) -> tuple[Path, Path]:
+    """A mapping root holding one file of `parts` parts of 5 MiB, and its config."""
+    root = tmp_path / "media"
+    root.mkdir()
+    (root / name).write_bytes(random.Random(seed).randbytes(parts * 5 * MIB))
+    mapping = {"local": "media", "folder_id": 1001}
+    return root, write_config(tmp_path, url, [mapping])
+
+
 def sync_past_its_first_part(config: Path, view: RemoteView) -> subprocess.Popen[str]:
     """Start `sync --json` and return once the emulator has a part of it."""
     command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
@@ -203,44 +230,32 @@ def sync_past_its_first_part(config: Path, view: RemoteView) -> subprocess.Popen
 
 
 def test_ctrl_c_stops_at_a_part_boundary_and_the_next_run_resumes(
-    tmp_path: Path,
+    tmp_path: Path, slow_parts: EmulatorServer
 ) -> None:
-    server = EmulatorServer(
-        data_dir=tmp_path / "emulator", faults="part:slow@1.0,slow=1"
-    )
-    server.start()
-    try:
-        root = tmp_path / "media"
-        root.mkdir()
-        (root / "long take.mov").write_bytes(random.Random(3).randbytes(12 * 5 * MIB))
-        config = write_config(
-            tmp_path, server.url, [{"local": "media", "folder_id": 1001}]
-        )
-        view = RemoteView(server.url)
-        process = sync_past_its_first_part(config, view)
-        asked = time.monotonic()
-        process.send_signal(signal.SIGINT)
-        out, _ = process.communicate(timeout=60)
-        stopped_after = time.monotonic() - asked
+    root, config = one_big_file(tmp_path, slow_parts.url, "long take.mov", 12, seed=3)
+    view = RemoteView(slow_parts.url)
+    process = sync_past_its_first_part(config, view)
+    asked = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    stopped_after = time.monotonic() - asked
 
-        assert process.returncode == 130
-        assert stopped_after < 8  # the parts in flight, not the whole file
-        [failure] = json.loads(out)["mappings"][0]["failures"]
-        assert failure["rel_path"] == "long take.mov"
-        assert "resumes from the parts sent" in failure["reason"]
-        sent_first = view.stats()["part_bytes_received"]
-        assert last_upload_outcome(config, root) == "interrupted"
+    assert process.returncode == 130
+    assert stopped_after < 8  # the parts in flight, not the whole file
+    [failure] = json.loads(out)["mappings"][0]["failures"]
+    assert failure["rel_path"] == "long take.mov"
+    assert "resumes from the parts sent" in failure["reason"]
+    sent_first = view.stats()["part_bytes_received"]
+    assert last_upload_outcome(config, root) == "interrupted"
 
-        httpx.delete(f"{server.url}/_emulator/faults").raise_for_status()
-        again = run_sync(config)
+    httpx.delete(f"{slow_parts.url}/_emulator/faults").raise_for_status()
+    again = run_sync(config)
 
-        assert again.returncode == 0
-        assert again.mapping["uploaded"] == 1
-        assert last_upload_outcome(config, root) == "ok"
-        assert view.stats()["part_bytes_received"] - sent_first < 12 * 5 * MIB
-        assert_mirrored(root, view, 1001)
-    finally:
-        server.stop()
+    assert again.returncode == 0
+    assert again.mapping["uploaded"] == 1
+    assert last_upload_outcome(config, root) == "ok"
+    assert view.stats()["part_bytes_received"] - sent_first < 12 * 5 * MIB
+    assert_mirrored(root, view, 1001)
 
 
 def test_a_second_ctrl_c_quits_at_once_with_130_and_the_next_run_resumes(
@@ -287,43 +302,31 @@ def test_a_second_ctrl_c_quits_at_once_with_130_and_the_next_run_resumes(
 
 
 def test_an_upload_whose_asset_was_deleted_meanwhile_goes_up_as_a_new_asset(
-    tmp_path: Path,
+    tmp_path: Path, slow_parts: EmulatorServer
 ) -> None:
     # Someone removes the unfinished asset in Compass between two runs (410 then).
-    server = EmulatorServer(
-        data_dir=tmp_path / "emulator", faults="part:slow@1.0,slow=1"
-    )
-    server.start()
+    root, config = one_big_file(tmp_path, slow_parts.url, "take.mov", 6, seed=5)
+    view = RemoteView(slow_parts.url)
+    process = sync_past_its_first_part(config, view)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    ledger = Ledger(f"sqlite:///{config.parent / 'state' / 'ledger.db'}")
     try:
-        root = tmp_path / "media"
-        root.mkdir()
-        (root / "take.mov").write_bytes(random.Random(5).randbytes(6 * 5 * MIB))
-        config = write_config(
-            tmp_path, server.url, [{"local": "media", "folder_id": 1001}]
-        )
-        view = RemoteView(server.url)
-        process = sync_past_its_first_part(config, view)
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
-        assert process.returncode == 130
-        ledger = Ledger(f"sqlite:///{config.parent / 'state' / 'ledger.db'}")
-        try:
-            [mapping_id] = ledger.mappings()
-            [upload] = ledger.uploads(mapping_id)
-        finally:
-            ledger.close()
-        assert upload.asset_id is not None
-        writer = CompassWriter(server.url)
-        writer.remove(1001, [upload.asset_id])
-        writer.close()
-        httpx.delete(f"{server.url}/_emulator/faults").raise_for_status()
-
-        again = run_sync(config)
-
-        assert again.returncode == 0, again.failures()
-        assert again.mapping["uploaded"] == 1
-        [asset] = view.tree(1001)["take.mov"]
-        assert asset["id"] != upload.asset_id
-        assert_mirrored(root, view, 1001)
+        [mapping_id] = ledger.mappings()
+        [upload] = ledger.uploads(mapping_id)
     finally:
-        server.stop()
+        ledger.close()
+    assert upload.asset_id is not None
+    writer = CompassWriter(slow_parts.url)
+    writer.remove(1001, [upload.asset_id])
+    writer.close()
+    httpx.delete(f"{slow_parts.url}/_emulator/faults").raise_for_status()
+
+    again = run_sync(config)
+
+    assert again.returncode == 0, again.failures()
+    assert again.mapping["uploaded"] == 1
+    [asset] = view.tree(1001)["take.mov"]
+    assert asset["id"] != upload.asset_id
+    assert_mirrored(root, view, 1001)
