@@ -95,13 +95,14 @@ class CompassClient:
         pool = concurrency + 4
         limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
         timeouts = httpx.Timeout(timeout, connect=min(timeout, 15.0))
-        # Downloads stream their bodies, which the sender does not do.
-        # The embedded emulator, on this machine's loopback, is never behind a proxy.
+        # Downloads stream their bodies, which the sender does not do; with a proxy
+        # set, the sender's requests go through this client too. The embedded
+        # emulator, on this machine's loopback, is never behind a proxy.
         self.http = network_client(
             verify=verify, limits=limits, timeout=timeouts, env_proxies=env_proxies
         )
         self.sender = Sender.for_network(
-            verify=verify, limits=limits, timeout=timeouts, env_proxies=env_proxies
+            self.http, verify=verify, limits=limits, timeout=timeouts
         )
         self.session = Session(
             base_url, username, password, http=self.sender, policy=policy

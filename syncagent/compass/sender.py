@@ -72,16 +72,16 @@ class Sender:
     @classmethod
     def for_network(
         cls,
+        client: httpx.Client,
         *,
         verify: bool | str,
         limits: httpx.Limits,
         timeout: httpx.Timeout,
-        env_proxies: bool = True,
     ) -> Sender:
-        """A sender over real connections, through a proxy if the environment
-        names one (and `env_proxies`); ProxyUnusable if it cannot be used."""
-        if env_proxies and proxy_in_environment():
-            client = network_client(verify=verify, limits=limits, timeout=timeout)
+        """A sender over real connections: through `client` (a network_client, which
+        its owner closes) when it applies the environment's proxies and one is set,
+        else straight to a transport of its own."""
+        if client.trust_env and proxy_in_environment():
             return cls(_ThroughClient(client), timeout=timeout, proxied=True)
         return cls(httpx.HTTPTransport(verify=verify, limits=limits), timeout=timeout)
 
@@ -119,16 +119,14 @@ class Sender:
 
 
 class _ThroughClient(httpx.BaseTransport):
-    """An httpx.Client as a transport: it picks the proxy for each URL."""
+    """An httpx.Client as a transport: it picks the proxy for each URL. The client
+    is not this transport's to close."""
 
     def __init__(self, client: httpx.Client) -> None:
         self._client = client
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         return self._client.send(request)
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def proxy_in_environment() -> bool:

@@ -286,20 +286,14 @@ class FileSteps(FailureGuard):
             f"renamed from {twin.rel_path} while the scan ran; left for the next "
             "pass, which renames its asset"
         )
-        if self.watched:
-            log.info("%s: %s", local.rel_path, reason)
-        else:
-            log.warning("%s: %s", local.rel_path, reason)
-            self.report.fail(local.rel_path, reason, permanent=False)
+        self._left_for_next_pass(local.rel_path, reason)
         return True
 
     def _gone_before_upload(self, rel_path: str, *, report_only: bool) -> None:
         """A file gone between the scan and its upload: a failure of a one-shot
         sync; under the agent's watch, which follows it, only news."""
         problem = FileVanished()
-        if self.watched:
-            log.info("%s: %s; the watch follows it", rel_path, problem.reason)
-        elif report_only:
+        if report_only and not self.watched:
             self.report.fail(rel_path, problem.reason, permanent=False)
         else:
             self._failed(rel_path, problem.reason, problem)

@@ -47,11 +47,6 @@ class FailureGuard(UploadPassState):
             return
         try:
             action(*args)
-        except FileVanished as exc:
-            if self.watched:
-                log.info("%s: %s; the watch follows it", rel_path, exc.reason)
-            else:
-                self._failed(rel_path, exc.reason, exc)
         except FileProblem as exc:
             self.cut_short = self.cut_short or isinstance(exc, UploadStopped)
             self._failed(rel_path, exc.reason, exc)
@@ -109,6 +104,10 @@ class FailureGuard(UploadPassState):
         *,
         changed_ns: int | None = None,
     ) -> None:
+        if isinstance(exc, FileVanished) and self.watched:
+            # Under the agent's watch, which follows the file, it is only news.
+            log.info("%s: %s; the watch follows it", rel_path, reason)
+            return
         permanent = isinstance(exc, RequestRejected) or (
             isinstance(exc, FileProblem) and exc.permanent
         )
@@ -124,6 +123,15 @@ class FailureGuard(UploadPassState):
             )
         self.progress.file_done(rel_path, "failed")
         self.hooks.failed(rel_path, reason, permanent=permanent)
+
+    def _left_for_next_pass(self, rel_path: str, reason: str) -> None:
+        """A file this pass leaves to the next one: news under the agent's watch,
+        whose events bring that pass; not synced yet for a one-shot sync."""
+        if self.watched:
+            log.info("%s: %s", rel_path, reason)
+        else:
+            log.warning("%s: %s", rel_path, reason)
+            self.report.fail(rel_path, reason, permanent=False)
 
     def _reported_before(
         self, rel_path: str, reason: str, changed_ns: int | None

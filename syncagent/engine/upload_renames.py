@@ -154,12 +154,7 @@ class RenameSteps(FileSteps):
                 "missed by the scan but still here, maybe under another name "
                 "(renamed while the scan ran?); left for the next pass"
             )
-            if self.watched:
-                log.info("%s: %s", entry.rel_path, reason)  # its events bring one
-            else:
-                # A one-shot sync has no next pass: this run is not all in sync.
-                log.warning("%s: %s", entry.rel_path, reason)
-                self.report.fail(entry.rel_path, reason, permanent=False)
+            self._left_for_next_pass(entry.rel_path, reason)
 
     def _settle_replaced(self, replaced: Sequence[EntryRecord]) -> None:
         """A file became a folder or a folder a file: the old entry goes first (its

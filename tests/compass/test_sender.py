@@ -6,7 +6,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from syncagent.compass.sender import USER_AGENT, Sender, proxy_in_environment
+from syncagent.compass.sender import (
+    USER_AGENT,
+    Sender,
+    network_client,
+    proxy_in_environment,
+)
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY")
 
@@ -81,8 +86,11 @@ def test_other_proxy_variables_do_not_stop_the_sender(
     no_proxies.setenv("FTP_PROXY", "ftp://127.0.0.1:2121")
     no_proxies.setenv("socks_proxy", "socks://127.0.0.1:1080")
 
-    sender = Sender.for_network(
-        verify=True, limits=httpx.Limits(), timeout=httpx.Timeout(5.0)
-    )
+    limits, timeout = httpx.Limits(), httpx.Timeout(5)
+    client = network_client(verify=True, limits=limits, timeout=timeout)
 
+    sender = Sender.for_network(client, verify=True, limits=limits, timeout=timeout)
+
+    assert not sender.proxied
     sender.close()
+    client.close()
