@@ -40,6 +40,7 @@ from syncagent.engine.pull_planner import plan_pull
 from syncagent.engine.pull_report import PullReport
 from syncagent.engine.remote_tree import RemoteTree, list_remote_tree
 from syncagent.engine.safe_root import SafeRoot
+from syncagent.engine.scanner import holds_files
 from syncagent.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,8 @@ class PullPass:
             )
             return False
         # One synced file deleted also leaves the root empty: that is a delete.
-        if synced_count > 1 and root.is_dir() and not any(root.iterdir()):
+        # Hidden files and empty folders do not make a mount point a share.
+        if synced_count > 1 and root.is_dir() and not holds_files(root, self.rules):
             self.report.fatal = (
                 f"{root}: the local folder is empty, yet files were synced into it; "
                 "nothing is pulled into it (is it unmounted? If you emptied it on "

@@ -331,8 +331,10 @@ def _join(futures: Sequence[Future[None]]) -> None:
 
 
 def _looks_unmounted(tree: LocalTree, synced: dict[str, EntryRecord]) -> bool:
-    """An empty root whose ledger holds several synced files: a share not mounted (or
-    a folder emptied by mistake) rather than every file deleted on purpose. A single
-    synced file deleted leaves an empty root too, and that is an ordinary delete."""
+    """A root without a single file that takes part (empty folders such as a new
+    disk's lost+found do not count), whose ledger holds several synced files: a
+    share not mounted (or a folder emptied by mistake) rather than every file
+    deleted on purpose. A single synced file deleted leaves no file either, and that
+    is an ordinary delete."""
     synced_files = sum(1 for e in synced.values() if e.kind == "file")
-    return not tree.files and not tree.dirs and not tree.problems and synced_files > 1
+    return not tree.files and not tree.problems and synced_files > 1

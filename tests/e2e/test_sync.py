@@ -418,32 +418,62 @@ def test_a_decomposed_local_name_adopts_the_composed_compass_name(
     assert [a["id"] for a in view.folder_assets(1001)] == [asset_id]
 
 
-def test_an_unmounted_or_emptied_root_removes_nothing_in_compass(
-    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+def _mount_point(root: Path, shape: str) -> None:
+    """Make `root` look like a mount point with no share mounted on it."""
+    root.mkdir()
+    if shape == "new disk":
+        (root / "lost+found").mkdir()
+    elif shape == "hidden file and empty folders":
+        (root / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+        (root / "sub" / "deeper").mkdir(parents=True)
+
+
+@pytest.mark.parametrize(
+    "shape", ["empty", "new disk", "hidden file and empty folders"]
+)
+@pytest.mark.parametrize(
+    "mapping",
+    [
+        {"direction": "both", "on_local_delete": "remove"},
+        {"direction": "upload", "on_local_delete": "remove"},
+        {"direction": "both"},
+    ],
+    ids=["two-way removing", "upload removing", "two-way keeping"],
+)
+def test_an_unmounted_root_changes_nothing_in_compass_nor_in_the_ledger(
+    tmp_path: Path,
+    emulator: EmulatorServer,
+    view: RemoteView,
+    shape: str,
+    mapping: dict[str, str],
 ) -> None:
     root = tmp_path / "share"
-    root.mkdir()
-    for name in ("a.txt", "b.txt"):
+    (root / "sub").mkdir(parents=True)
+    for name in ("a.txt", "b.txt", "sub/c.txt"):
         (root / name).write_text(name)
-    mapping = {
-        "local": "share",
-        "folder_id": 1001,
-        "direction": "both",
-        "on_local_delete": "remove",
-    }
-    config = write_config(tmp_path, emulator.url, [mapping])
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "share", "folder_id": 1001, **mapping}]
+    )
     assert run_sync(config).returncode == 0
 
     root.rename(tmp_path / "share-away")  # the share is not mounted
     missing = run_sync(config)
-    root.mkdir()  # an empty mount point
-    empty = run_sync(config)
+    _mount_point(root, shape)
+    unmounted = run_sync(config)
 
-    for result in (missing, empty):
+    for result in (missing, unmounted):
         assert result.returncode == 1
         assert all(m["fatal"] for m in result.summary["mappings"]), result.summary
-    assert not any(root.iterdir())  # the pull did not make anything there
-    assert sorted(view.tree(1001)) == ["a.txt", "b.txt"]  # nothing removed
+    assert sorted(p.name for p in root.rglob("*.txt")) == []  # nothing pulled there
+    assert sorted(view.tree(1001)) == ["a.txt", "b.txt", "sub/c.txt"]
+
+    shutil.rmtree(root)
+    (tmp_path / "share-away").rename(root)  # mounted again
+    back = run_sync(config)
+
+    assert back.returncode == 0, back.failures()
+    assert back.mapping["unchanged"] == 3, back.summary  # nothing was forgotten
+    assert sorted(view.tree(1001)) == ["a.txt", "b.txt", "sub/c.txt"]
 
 
 def test_a_move_cut_short_after_its_upload_removes_the_old_asset_next_run(
