@@ -131,5 +131,11 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0))

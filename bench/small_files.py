@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import resource
 import subprocess
 import tempfile
 import time
@@ -29,6 +31,7 @@ from pathlib import Path
 import httpx
 from common import (
     PYTHON,
+    cpu_seconds,
     emulator_process,
     login,
     make_folder,
@@ -50,8 +53,18 @@ def make_files(root: Path, count: int, size: int) -> list[Path]:
     return paths
 
 
-def peer_upload(url: str, folder_id: int, paths: list[Path], concurrency: int) -> float:
-    """Upload with plain httpx: create in batches, then each file's multipart flow."""
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peer_upload(
+    url: str, folder_id: int, paths: list[Path], concurrency: int
+) -> tuple[float, float]:
+    """Upload with plain httpx: create in batches, then each file's multipart flow.
+
+    Returns the seconds it took and the CPU seconds the peer used.
+    """
     limits = httpx.Limits(max_connections=concurrency + 4)
     with httpx.Client(base_url=url, timeout=60, limits=limits) as client:
         login(client)
@@ -80,7 +93,7 @@ def peer_upload(url: str, folder_id: int, paths: list[Path], concurrency: int) -
             asset = client.get(f"/api/v1/asset_items/{asset_id}").json()
             assert asset["checksum"] == md5
 
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), own_cpu_seconds()
         with ThreadPoolExecutor(concurrency) as pool:
             futures = []
             for start in range(0, len(paths), CREATE_BATCH):
@@ -103,19 +116,26 @@ def peer_upload(url: str, folder_id: int, paths: list[Path], concurrency: int) -
                     futures.append(pool.submit(one, asset["id"], path))
             for future in futures:
                 future.result()
-        return time.perf_counter() - started
+        return time.perf_counter() - started, own_cpu_seconds() - cpu_before
 
 
-def agent_upload(url: str, folder_id: int, root: Path, concurrency: int) -> float:
+def agent_upload(
+    url: str, folder_id: int, root: Path, concurrency: int
+) -> tuple[float, float]:
+    """Seconds for `syncagent sync` of the files and the CPU seconds it used."""
     work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
     config = write_agent_config(work, url, root, folder_id, concurrency=concurrency)
     started = time.perf_counter()
-    subprocess.run(
+    process = subprocess.Popen(
         [PYTHON, "-m", "syncagent", "sync", "--config", str(config), "--json"],
-        check=True,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    return time.perf_counter() - started
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("syncagent sync failed")
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -127,17 +147,33 @@ def main() -> None:
     args = parser.parse_args()
 
     peer_times, agent_times = [], []
+    cpu: dict[str, list[float]] = {
+        "peer": [],
+        "agent": [],
+        "emulator for the peer": [],
+        "emulator for syncagent": [],
+    }
     with (
         tempfile.TemporaryDirectory(prefix="bench-files-") as tmp,
-        emulator_process() as (url, _),
+        emulator_process() as (url, emulator_pid),
     ):
         for run in range(args.runs):
             root = Path(tmp) / f"run{run}"
             paths = make_files(root, args.files, args.size)
             peer_folder = make_folder(url, f"peer-{run}")
             agent_folder = make_folder(url, f"agent-{run}")
-            peer_times.append(peer_upload(url, peer_folder, paths, args.concurrency))
-            agent_times.append(agent_upload(url, agent_folder, root, args.concurrency))
+
+            before = cpu_seconds(emulator_pid)
+            seconds, used = peer_upload(url, peer_folder, paths, args.concurrency)
+            cpu["emulator for the peer"].append(cpu_seconds(emulator_pid) - before)
+            peer_times.append(seconds)
+            cpu["peer"].append(used)
+
+            before = cpu_seconds(emulator_pid)
+            seconds, used = agent_upload(url, agent_folder, root, args.concurrency)
+            cpu["emulator for syncagent"].append(cpu_seconds(emulator_pid) - before)
+            agent_times.append(seconds)
+            cpu["agent"].append(used)
             print(
                 f"run {run + 1}: peer {args.files / peer_times[-1]:.0f} files/s, "
                 f"syncagent {args.files / agent_times[-1]:.0f} files/s"
@@ -151,6 +187,13 @@ def main() -> None:
     )
     print(f"syncagent sync (whole command): {args.files / agent:.0f} files/s (median)")
     print(f"ratio syncagent / peer: {peer / agent:.2f}  (target >= 0.80)")
+    print(
+        "CPU per file (ms, medians): "
+        + ", ".join(
+            f"{name} {median(values) / args.files * 1000:.2f}"
+            for name, values in cpu.items()
+        )
+    )
 
 
 if __name__ == "__main__":

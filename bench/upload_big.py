@@ -31,6 +31,7 @@ import httpx
 from common import (
     PYTHON,
     cpu_count,
+    cpu_seconds,
     emulator_process,
     login,
     make_folder,
@@ -69,12 +70,6 @@ def curl_upload(url: str, folder_id: int, path: Path) -> float:
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError("curl failed")
     return time.perf_counter() - started
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a live process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def md5_speed() -> float:
