@@ -243,14 +243,13 @@ def _moves_cut_short(
     """Find the gone entries whose file moved in a run that stopped before the move
     ended; their paths, which are neither forgotten nor removed as deletes.
 
-    A move uploads the file anew, then removes the old asset. Stopped in between, the
-    file is in flight or synced under its new path (same inode, size and mtime, same
-    content) while its old entry is gone. One still in flight keeps its old entry
-    until it is verified; one already synced gets its old asset removed now, as the
-    move would have. Known shortcoming: two hard links of one file, both synced, then
-    one deleted, look the same, so the deleted one's asset goes even with
-    on_local_delete = "keep" (its identical twin stays in Compass); telling them apart
-    needs the move's intent recorded in the ledger before its upload.
+    A move uploads the file anew, then removes (or, keeping assets, forgets) the old
+    one. Stopped in between, the file is in flight or synced under its new path
+    (same inode, size and mtime, same content) while its old entry is gone. One
+    still in flight keeps its old entry until it is verified; one already synced has
+    its move finished now. Two hard links of one file, both synced, then one
+    deleted, look the same; that delete is then counted as a move finished, and its
+    asset goes the way on_local_delete says a deleted file's goes.
     """
     wanted = {(e.inode, e.size, e.mtime_ns): e for e in gone if e.asset_id}
     if not wanted:

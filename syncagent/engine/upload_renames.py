@@ -108,40 +108,51 @@ class RenameSteps(FileSteps):
         return entry.folder_id not in asset.folder_ids
 
     def _settle_deleted(self, plan: UploadPlan) -> None:
-        # Moves: the old asset goes once the file is verified under its new path.
-        if self._moves:
-            # Checked against this pass's verified uploads, not the ledger: a drop
-            # box moves a verified file on to done/ and forgets its entry.
-            for rename in self._moves:
-                if rename.local.rel_path in self._verified:
-                    why = f"the file moved to {rename.local.rel_path}"
-                    self._remove_remote([rename.entry], "moved", why)
-        for rename in plan.moved:
-            why = f"the file moved to {rename.local.rel_path} (finishing the move)"
-            self._remove_remote([rename.entry], "moved", why)
+        # Moves: the file went up anew under its new path (Compass cannot move an
+        # asset, nor change its extension). Checked against this pass's verified
+        # uploads, not the ledger: a drop box moves a verified file on to done/ and
+        # forgets its entry.
+        moves = [
+            (r.entry, f"the file moved to {r.local.rel_path}")
+            for r in self._moves
+            if r.local.rel_path in self._verified
+        ]
+        moves += [
+            (r.entry, f"the file moved to {r.local.rel_path} (finishing the move)")
+            for r in plan.moved
+        ]
+        for entry, why in moves:
+            if self.mapping.on_local_delete == "remove":
+                self._remove_remote([entry], "moved", why)
+            else:
+                # The old asset keeps its revisions and metadata in Compass.
+                self._forget([entry], why)
 
         # Deletions: forgotten, or removed from Compass when the mapping says so,
         # once a second look agrees that they are gone.
         self._look_again(plan)
         self._remove_remote(plan.removals, "removed", "the file was deleted here")
+        self._forget(plan.forgets, "the file was deleted here")
+
+    def _forget(self, entries: Sequence[EntryRecord], why: str) -> None:
+        """Forget entries whose assets stay in Compass (on_local_delete = "keep")."""
         if self.mapping.downloads:
             # Two-way: remember the delete, or the next pull brings the file back.
-            for entry in plan.forgets:
+            for entry in entries:
                 self.ledger.withhold(
                     self.mapping_id, entry, folder_only=entry.kind == "dir"
                 )
         else:
-            forgotten = [e.rel_path for e in plan.forgets]
-            self.ledger.remove_entries(self.mapping_id, forgotten)
-        for entry in plan.forgets:
-            if entry.kind == "file":
-                # Its asset stays in Compass (on_local_delete = "keep").
-                log.info(
-                    "%s: the file was deleted here; its asset %s stays in Compass",
-                    entry.rel_path,
-                    entry.asset_id,
-                )
-        self.report.count("forgotten", sum(e.kind == "file" for e in plan.forgets))
+            self.ledger.remove_entries(self.mapping_id, [e.rel_path for e in entries])
+        files = [e for e in entries if e.kind == "file"]
+        for entry in files:
+            log.info(
+                "%s: %s; its asset %s stays in Compass",
+                entry.rel_path,
+                why,
+                entry.asset_id,
+            )
+        self.report.count("forgotten", len(files))
 
     def _look_again(self, plan: UploadPlan) -> None:
         """Scan again before acting on files the first scan found gone: one renamed

@@ -90,10 +90,11 @@ def test_slow_copy_burst_rename_and_move_while_status_watches(
     for folder in ("a", "b", "burst"):
         (root / folder).mkdir(parents=True)
     (root / "a" / "clip.txt").write_bytes(b"moves from a to b")
+    mapping = {"local": str(root), "folder_id": 1001, "on_local_delete": "remove"}
     config = write_config(
         tmp_path,
         emulator.url,
-        [{"local": str(root), "folder_id": 1001}],
+        [mapping],
         extra=agent_settings(settle_seconds=1.0, shutdown_timeout=10),
     )
     agent = start(agents, config)

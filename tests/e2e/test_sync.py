@@ -476,17 +476,17 @@ def test_an_unmounted_root_changes_nothing_in_compass_nor_in_the_ledger(
     assert sorted(view.tree(1001)) == ["a.txt", "b.txt", "sub/c.txt"]
 
 
-def test_a_move_cut_short_after_its_upload_removes_the_old_asset_next_run(
-    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+@pytest.mark.parametrize("on_local_delete", ["remove", "keep"])
+def test_a_move_cut_short_after_its_upload_is_finished_next_run(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, on_local_delete: str
 ) -> None:
     root = tmp_path / "media"
     (root / "a").mkdir(parents=True)
     (root / "b").mkdir()
     (root / "b" / "keep.dat").write_bytes(b"keep")  # folders are made for files
     (root / "a" / "clip.dat").write_bytes(b"frames" * 1000)
-    config = write_config(
-        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
-    )
+    mapping = {"local": "media", "folder_id": 1001, "on_local_delete": on_local_delete}
+    config = write_config(tmp_path, emulator.url, [mapping])
     assert run_sync(config).returncode == 0
     (root / "a" / "clip.dat").rename(root / "b" / "clip.dat")
     # The state a kill leaves between the new asset verified and the old one
@@ -518,8 +518,65 @@ def test_a_move_cut_short_after_its_upload_removes_the_old_asset_next_run(
     result = run_sync(config)
 
     assert result.returncode == 0, result.failures()
-    assert result.mapping["moved"] == 1
-    assert_mirrored(root, view, 1001)  # clip.dat in b/ only, once
+    if on_local_delete == "remove":
+        assert result.mapping["moved"] == 1
+        assert_mirrored(root, view, 1001)  # clip.dat in b/ only, once
+    else:
+        assert (result.mapping["moved"], result.mapping["forgotten"]) == (0, 1)
+        assert [a["id"] for a in view.tree(1001)["a/clip.dat"]] == [old.asset_id]
+    assert run_sync(config).mapping["unchanged"] == 2
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"on_local_delete": "remove"},
+        {"on_local_delete": "keep"},
+        {"on_local_delete": "remove", "direction": "both"},
+        {"on_local_delete": "keep", "direction": "both"},
+    ],
+    ids=["upload-remove", "upload-keep", "both-remove", "both-keep"],
+)
+@pytest.mark.parametrize("new_path", ["b/clip.mp4", "a/clip.m4v"])
+def test_a_move_keeps_the_old_asset_unless_local_deletes_remove_assets(
+    tmp_path: Path,
+    emulator: EmulatorServer,
+    view: RemoteView,
+    settings: dict[str, str],
+    new_path: str,
+) -> None:
+    root = tmp_path / "media"
+    for folder in ("a", "b"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "other.txt").write_text(folder)
+    (root / "a" / "clip.mp4").write_bytes(b"frames" * 100)
+    mapping = {"local": "media", "folder_id": 1001, **settings}
+    config = write_config(tmp_path, emulator.url, [mapping])
+    assert run_sync(config).returncode == 0
+    [old] = view.tree(1001)["a/clip.mp4"]
+    writer = CompassWriter(emulator.url)
+    writer.revise(old["id"], "clip.mp4", b"frames" * 100)  # a history to lose
+
+    # Compass can move an asset to no other folder, nor change its extension.
+    (root / "a" / "clip.mp4").rename(root / new_path)
+    result = run_sync(config)
+
+    assert result.returncode == 0, result.failures()
+    upload = result.summary["mappings"][-1]  # a two-way mapping pulls first
+    assert upload["uploaded"] == 1
+    tree = view.tree(1001)
+    assert [a["checksum"] for a in tree[new_path]] == [md5_file(root / new_path)]
+    if settings["on_local_delete"] == "remove":
+        assert (upload["moved"], upload["forgotten"]) == (1, 0)
+        assert "a/clip.mp4" not in tree
+    else:
+        assert (upload["moved"], upload["forgotten"]) == (0, 1)
+        assert [a["id"] for a in tree["a/clip.mp4"]] == [old["id"]]
+        assert f"its asset {old['id']} stays in Compass" in result.stderr
+    again = run_sync(config).summary["mappings"][-1]
+    assert (again["unchanged"], again["uploaded"]) == (3, 0)
+    # Kept in Compass, yet not brought back down where the file left.
+    assert not (root / "a" / "clip.mp4").exists()
 
 
 def test_a_folder_that_cannot_be_listed_removes_nothing_in_compass(
