@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from syncagent.engine.layout import PROXY_TYPES
+
 CONFIG_ENV = "SYNCAGENT_CONFIG"
 DEFAULT_CONFIG = "agent.toml"
 EMBEDDED = "embedded"
@@ -465,6 +467,7 @@ class _Reader:
                 f'a drop box only uploads; direction = "{direction}" cannot be used '
                 "with it (map another local folder to download)",
             )
+        self.check_direction_keys(raw, key, direction)
         return MappingConfig(
             local_root=self.path_of(local),
             folder_id=folder_id,
@@ -475,10 +478,8 @@ class _Reader:
             after_ingest=self.after_ingest(raw, key, mode),
             remove_emptied_folders=self.remove_emptied(raw, key),
             watch=self.choice(raw, f"{key}.watch", "watch", ("native", "poll")),
-            proxies=tuple(self.globs(raw, f"{key}.proxies", "proxies", [])),
-            proxies_only=self.get(
-                raw, f"{key}.proxies_only", "proxies_only", bool, False
-            ),
+            proxies=self.proxy_types(raw, key),
+            proxies_only=self.proxies_only(raw, key, direction),
             on_remote_delete=self.choice(
                 raw, f"{key}.on_remote_delete", "on_remote_delete", ("trash", "keep")
             ),
@@ -489,6 +490,54 @@ class _Reader:
                 raw, f"{key}.restore_archived", "restore_archived", bool, False
             ),
         )
+
+    def check_direction_keys(
+        self, raw: dict[str, Any], key: str, direction: str
+    ) -> None:
+        """Refuse keys that do nothing in this direction: whoever set one expects
+        it to act."""
+        if direction == "upload":
+            present = [name for name in _PULL_KEYS if name in raw]
+            wanted, other = "download", "upload"
+        elif direction == "download":
+            present = [name for name in _UPLOAD_KEYS if name in raw]
+            wanted, other = "upload", "download"
+        else:
+            return
+        if present:
+            raise self.fail(
+                f"{key}.{present[0]}",
+                f"only a mapping that {wanted}s uses it; this one has direction = "
+                f'"{other}" (set direction = "{wanted}" or "both", or remove the key)',
+            )
+
+    def proxy_types(self, raw: dict[str, Any], key: str) -> tuple[str, ...]:
+        types = self.globs(raw, f"{key}.proxies", "proxies", [])
+        for name in types:
+            if name not in PROXY_TYPES:
+                raise self.fail(
+                    f"{key}.proxies",
+                    f"unknown proxy type {name!r}; Compass has "
+                    f"{', '.join(sorted(PROXY_TYPES))}",
+                )
+        return tuple(types)
+
+    def proxies_only(self, raw: dict[str, Any], key: str, direction: str) -> bool:
+        only = self.get(raw, f"{key}.proxies_only", "proxies_only", bool, False)
+        if only and direction == "both":
+            # The pull would write proxies only, and the upload side would send up
+            # whatever sits beside them.
+            raise self.fail(
+                f"{key}.proxies_only",
+                "a mirror of proxies only cannot be two-way; use direction = "
+                '"download", or remove the key',
+            )
+        if only and not raw.get("proxies"):
+            raise self.fail(
+                f"{key}.proxies_only",
+                "with no proxy types listed in proxies, nothing would be mirrored",
+            )
+        return bool(only)
 
     def after_ingest(self, raw: dict[str, Any], key: str, mode: str) -> str:
         after = self.choice(raw, f"{key}.after_ingest", "after_ingest", _AFTER)
@@ -583,6 +632,8 @@ _AGENT_MINIMUMS = {
 _TOP_LEVEL = {"compass", "ledger", "transfer", "agent", "mapping", "embedded"}
 _DIRECTIONS = ("upload", "download", "both")
 _AFTER = ("keep", "delete", "move")
+_PULL_KEYS = ("proxies", "proxies_only", "on_remote_delete", "restore_archived")
+_UPLOAD_KEYS = ("on_local_delete",)
 _MAPPING_KEYS = {
     "local",
     "folder_id",

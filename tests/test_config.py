@@ -305,3 +305,65 @@ def test_remove_emptied_folders_is_off_unless_asked_for(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"mapping\[1\]\.remove_emptied_folders"):
         load_config(write(tmp_path, wrong))
+
+
+def _mapping_with(tmp_path: Path, lines: str) -> Path:
+    return write(
+        tmp_path, MINIMAL.replace('local = "media"\n', f'local = "media"\n{lines}')
+    )
+
+
+@pytest.mark.parametrize(
+    ("lines", "problem"),
+    [
+        (
+            'direction = "download"\nproxies = ["large_thumbnal"]\n',
+            "mapping[1].proxies: unknown proxy type 'large_thumbnal'; Compass has ",
+        ),
+        (
+            'direction = "download"\nproxies = ["Video_SD"]\n',
+            "mapping[1].proxies: unknown proxy type 'Video_SD'",
+        ),
+        (
+            'proxies = ["large_thumbnail"]\n',
+            "mapping[1].proxies: only a mapping that downloads uses it; this one has "
+            'direction = "upload"',
+        ),
+        ("restore_archived = true\n", "mapping[1].restore_archived: only a mapping"),
+        ('on_remote_delete = "keep"\n', "mapping[1].on_remote_delete: only a mapping"),
+        (
+            'direction = "download"\non_local_delete = "remove"\n',
+            "mapping[1].on_local_delete: only a mapping that uploads uses it",
+        ),
+        (
+            'direction = "both"\nproxies = ["small_thumbnail"]\nproxies_only = true\n',
+            "mapping[1].proxies_only: a mirror of proxies only cannot be two-way",
+        ),
+        (
+            'direction = "download"\nproxies_only = true\n',
+            "mapping[1].proxies_only: with no proxy types listed in proxies",
+        ),
+    ],
+)
+def test_keys_that_would_do_nothing_are_errors_naming_the_key(
+    tmp_path: Path, lines: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(_mapping_with(tmp_path, lines))
+
+    assert problem in str(caught.value)
+
+
+def test_every_proxy_type_of_the_reference_is_taken(tmp_path: Path) -> None:
+    types = (
+        "large_thumbnail medium_thumbnail small_thumbnail standard_thumbnail "
+        "video_hd_1080_plus video_hd_1080 video_hd_720 video_sd_plus video_sd "
+        "video_mobile standard_audio video_hd_720_tc video_sd_tc"
+    ).split()
+    listed = ", ".join(f'"{t}"' for t in types)
+
+    config = load_config(
+        _mapping_with(tmp_path, f'direction = "both"\nproxies = [{listed}]\n')
+    )
+
+    assert config.mappings[0].proxies == tuple(types)

@@ -14,6 +14,26 @@ from datetime import datetime
 
 from syncagent.engine.names import PROXY_DIR, TRASH_DIR, split_suffix, tagged
 
+PROXY_TYPES = frozenset(
+    {
+        "large_thumbnail",
+        "medium_thumbnail",
+        "small_thumbnail",
+        "standard_thumbnail",
+        "video_hd_1080_plus",
+        "video_hd_1080",
+        "video_hd_720",
+        "video_sd_plus",
+        "video_sd",
+        "video_mobile",
+        "standard_audio",
+        "video_hd_720_tc",
+        "video_sd_tc",
+    }
+)
+"""The proxy types Compass makes: the reference's table, and the standard
+thumbnail its asset items list."""
+
 # The extension each proxy type is written with (the reference's proxy types table).
 _PROXY_EXTENSIONS = {
     "large_thumbnail": ".jpg",
