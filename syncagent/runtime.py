@@ -27,7 +27,7 @@ from syncagent.engine.pull_report import PullReport
 from syncagent.engine.report import PassReport
 from syncagent.engine.upload import LEASE, Uploader
 from syncagent.engine.upload_pass import UploadPass
-from syncagent.ledger import Ledger, LedgerError, MappingBusy
+from syncagent.ledger import Ledger, LedgerError, LedgerUnavailable, MappingBusy
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +100,11 @@ def open_runtime(
 
 def open_ledger(config: Config, *, read_only: bool = False) -> Ledger:
     """The ledger of a configuration; a ledger that cannot be opened is a
-    configuration error naming `ledger.url`."""
+    configuration error naming `ledger.url`, unless its disk failed."""
     try:
         return Ledger(config.ledger_url, read_only=read_only)
+    except LedgerUnavailable:
+        raise  # not the configuration's fault: a later start can succeed
     except LedgerError as exc:
         raise ConfigError(f"{config.path}: ledger.url: {exc}") from exc
 

@@ -355,11 +355,21 @@ def test_keys_that_would_do_nothing_are_errors_naming_the_key(
 
 
 def test_every_proxy_type_of_the_reference_is_taken(tmp_path: Path) -> None:
-    types = (
-        "large_thumbnail medium_thumbnail small_thumbnail standard_thumbnail "
-        "video_hd_1080_plus video_hd_1080 video_hd_720 video_sd_plus video_sd "
-        "video_mobile standard_audio video_hd_720_tc video_sd_tc"
-    ).split()
+    types = [
+        "large_thumbnail",
+        "medium_thumbnail",
+        "small_thumbnail",
+        "standard_thumbnail",
+        "video_hd_1080_plus",
+        "video_hd_1080",
+        "video_hd_720",
+        "video_sd_plus",
+        "video_sd",
+        "video_mobile",
+        "standard_audio",
+        "video_hd_720_tc",
+        "video_sd_tc",
+    ]
     listed = ", ".join(f'"{t}"' for t in types)
 
     config = load_config(

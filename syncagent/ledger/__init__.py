@@ -11,6 +11,7 @@ from syncagent.ledger.records import (
 from syncagent.ledger.store import (
     Ledger,
     LedgerError,
+    LedgerUnavailable,
     MappingBusy,
     upgrade_ledger,
     utcnow,
@@ -22,6 +23,7 @@ __all__ = [
     "FailureRecord",
     "Ledger",
     "LedgerError",
+    "LedgerUnavailable",
     "MappingBusy",
     "PassSummary",
     "UploadRecord",

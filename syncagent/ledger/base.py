@@ -6,6 +6,8 @@ one transaction. Reads may run beside an agent in another process (SQLite WAL).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -31,6 +33,11 @@ log = logging.getLogger(__name__)
 
 class LedgerError(Exception):
     """The ledger cannot be opened or written; the message says which and why."""
+
+
+class LedgerUnavailable(LedgerError):
+    """The ledger's storage fails for now (a full disk, an I/O error): unlike a
+    wrong URL, waiting and trying again can cure it."""
 
 
 class MappingBusy(LedgerError):
@@ -157,6 +164,9 @@ class LedgerBase:
     def __init__(self, url: str, *, read_only: bool = False) -> None:
         """Open the ledger; a read-only ledger is never migrated nor written."""
         self.url = url
+        new_file = _sqlite_file(url)
+        if new_file is not None and new_file.exists():
+            new_file = None
         try:
             if read_only:
                 self.engine = _read_only_engine(url)
@@ -169,6 +179,15 @@ class LedgerBase:
                 f"for it is not installed ({exc})"
             ) from exc
         except (SQLAlchemyError, OSError) as exc:
+            if new_file is not None:
+                # Left behind, an empty file would read as a ledger of no schema.
+                _remove_sqlite_files(new_file)
+            if _storage_failed(exc):
+                raise LedgerUnavailable(
+                    f"cannot open the ledger at {safe_url(url)}: its disk failed "
+                    f"({reason_of(exc)}); free space or fix the disk, then start "
+                    "again"
+                ) from exc
             raise LedgerError(
                 f"cannot open the ledger at {safe_url(url)}: {reason_of(exc)}"
             ) from exc
@@ -251,6 +270,40 @@ class LedgerBase:
                 Failure.mapping_id == mapping_id, Failure.rel_path == rel_path
             )
         )
+
+
+_SQLITE_IOERR, _SQLITE_FULL = 10, 13
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+
+
+def _storage_failed(exc: Exception) -> bool:
+    """Whether opening the ledger failed on its storage (full, I/O error)."""
+    original = getattr(exc, "orig", exc)
+    code = getattr(original, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_IOERR, _SQLITE_FULL)
+    return isinstance(original, OSError) and original.errno in _STORAGE_ERRNOS
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ledger URL; None for other databases or memory."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (
+        None,
+        "",
+        ":memory:",
+    ):
+        return None
+    return Path(str(parsed.database))
+
+
+def _remove_sqlite_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(OSError):
+            path.with_name(path.name + suffix).unlink()
 
 
 def reason_of(exc: Exception) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from syncagent.ledger.activity import ActivityMixin
 from syncagent.ledger.base import (
     LedgerError,
+    LedgerUnavailable,
     MappingBusy,
     create_ledger_engine,
     upgrade_ledger,
@@ -21,6 +22,7 @@ from syncagent.ledger.uploads import UploadsMixin
 __all__ = [
     "Ledger",
     "LedgerError",
+    "LedgerUnavailable",
     "MappingBusy",
     "create_ledger_engine",
     "upgrade_ledger",

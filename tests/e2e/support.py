@@ -6,9 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,9 +88,11 @@ def run_sync(
     verbose: bool = False,
     dry_run: bool = False,
     env: dict[str, str] | None = None,
+    file_size_limit: int | None = None,
 ) -> SyncRun:
     """Run `syncagent sync --json` and parse its summary (`env`: its environment,
-    if not this process's)."""
+    if not this process's; `file_size_limit`: the bytes it may write into any one
+    file, as on a disk that is full)."""
     command = [*SYNCAGENT, "sync", "--config", str(config), "--json"]
     if verbose:
         command.append("-v")
@@ -96,7 +101,13 @@ def run_sync(
     if unprivileged:
         command = unprivileged_prefix() + command
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+        preexec_fn=None if file_size_limit is None else _limit_files(file_size_limit),
     )
     try:
         summary = json.loads(done.stdout)
@@ -106,6 +117,15 @@ def run_sync(
             f"{done.stdout}\n{done.stderr}"
         ) from exc
     return SyncRun(done.returncode, summary, done.stderr)
+
+
+def _limit_files(size: int) -> Callable[[], None]:
+    def limit() -> None:
+        # A write past the limit then fails with EFBIG instead of killing the process.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    return limit
 
 
 def md5_file(path: Path) -> str:

@@ -330,3 +330,29 @@ def test_an_upload_whose_asset_was_deleted_meanwhile_goes_up_as_a_new_asset(
     [asset] = view.tree(1001)["take.mov"]
     assert asset["id"] != upload.asset_id
     assert_mirrored(root, view, 1001)
+
+
+def test_a_full_disk_under_a_new_ledger_is_no_configuration_error(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    view = RemoteView(emulator.url)
+    root = tmp_path / "media"
+    root.mkdir()
+    (root / "a.txt").write_text("a")
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    ledger = config.parent / "state" / "ledger.db"
+
+    full = run_sync(config, file_size_limit=0)
+
+    # Exit 1, not 2: a service manager starts it again, and then it can work.
+    assert full.returncode == 1, full.stderr
+    assert "its disk failed" in full.summary["fatal"]
+    assert not ledger.exists()  # no empty ledger to be taken for one of no schema
+    assert view.tree(1001) == {}
+
+    freed = run_sync(config)
+
+    assert freed.returncode == 0, freed.stderr
+    assert sorted(view.tree(1001)) == ["a.txt"]
