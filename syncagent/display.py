@@ -186,6 +186,11 @@ def _describe(report: PassReport) -> str:
 
 def print_summary(reports: Sequence[PassReport], out: TextIO, *, dry_run: bool) -> None:
     """Print what each pass did, then every failure with its reason."""
+    pulls_planned = {
+        (r.local_root, r.folder_id)
+        for r in reports
+        if isinstance(r, PullReport) and r.planned
+    }
     for report in reports:
         arrow = "<-" if isinstance(report, PullReport) else "->"
         root = one_line(report.local_root)
@@ -200,6 +205,13 @@ def print_summary(reports: Sequence[PassReport], out: TextIO, *, dry_run: bool) 
             print(f"{head}: {doing}", file=out)
             for action, path in report.planned:
                 print(f"  {action}: {one_line(path)}", file=out)
+            if arrow == "->" and (report.local_root, report.folder_id) in pulls_planned:
+                # A real run plans the upload after the pull has changed the folder.
+                print(
+                    "  (planned on the folder as it is now; in a real run the pull "
+                    "above comes first and can change this)",
+                    file=out,
+                )
             continue
         print(f"{head}: {_describe(report)}", file=out)
         if report.failures:

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from syncagent.compass import CompassClient, ProxyUnusable
 from syncagent.config import Config, ConfigError, MappingConfig
@@ -224,8 +225,19 @@ def _run_recorded(
         return upload_pass.report
     report = upload_pass.run()
     outcome = "interrupted" if upload_pass.cut_short else report.outcome
-    ledger.finish_pass(pass_id, outcome, report.to_dict())
+    _end_pass(runtime, pass_id, outcome, report.to_dict(), upload_pass.dry_run)
     return report
+
+
+def _end_pass(
+    runtime: Runtime, pass_id: int, outcome: str, summary: dict[str, Any], dry: bool
+) -> None:
+    """Record how a pass ended; a dry run leaves no pass behind, so the last
+    pass that status shows is always one that did its work."""
+    if dry:
+        runtime.ledger.drop_pass(pass_id)
+    else:
+        runtime.ledger.finish_pass(pass_id, outcome, summary)
 
 
 def run_pull_passes(
@@ -273,5 +285,5 @@ def run_pull_pass(
         return pull.report
     report = pull.run()
     outcome = "interrupted" if pull.stop.is_set() else report.outcome
-    runtime.ledger.finish_pass(pass_id, outcome, report.to_dict())
+    _end_pass(runtime, pass_id, outcome, report.to_dict(), dry_run)
     return report

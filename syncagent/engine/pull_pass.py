@@ -32,6 +32,7 @@ from syncagent.engine.filters import PathFilter
 from syncagent.engine.local_view import LocalView, scan_local
 from syncagent.engine.problems import FileProblem
 from syncagent.engine.progress import Progress
+from syncagent.engine.proxy_plan import ProxyPlan
 from syncagent.engine.proxy_pull import ProxyPuller
 from syncagent.engine.pull_apply import PullApplier, dir_entry
 from syncagent.engine.pull_hold import blocker, dir_paths, hold_back
@@ -127,10 +128,12 @@ class PullPass:
         local = scan_local(self.mapping.local_root)
         plan = self._plan(remote, local, root)
         self.report.unchanged = plan.unchanged
+        downloader = Downloader(self.client, root, self.progress, stop=self.stop)
         if self.dry_run:
             self._describe(plan)
+            if self.mapping.proxies:
+                self._describe_proxies(self._proxy_work(plan, root, downloader)[1])
             return
-        downloader = Downloader(self.client, root, self.progress, stop=self.stop)
         apply = PullApplier(
             root=root,
             client=self.client,
@@ -335,6 +338,14 @@ class PullPass:
     def _pull_proxies(
         self, plan: PullPlan, root: SafeRoot, downloader: Downloader
     ) -> None:
+        puller, proxy_plan = self._proxy_work(plan, root, downloader)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="proxy") as pool:
+            puller.apply(proxy_plan, pool, self._guard_unless_stopping)
+
+    def _proxy_work(
+        self, plan: PullPlan, root: SafeRoot, downloader: Downloader
+    ) -> tuple[ProxyPuller, ProxyPlan]:
+        """The proxies to fetch, move and drop once the pull's plan is carried out."""
         puller = ProxyPuller(
             root=root,
             client=self.client,
@@ -354,8 +365,7 @@ class PullPass:
             for f in proxy_plan.fetches
             if not f.asset.archived and f.asset.folder_id not in plan.no_download
         ]
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="proxy") as pool:
-            puller.apply(proxy_plan, pool, self._guard_unless_stopping)
+        return puller, proxy_plan
 
     def _sweep_temps(self, root: SafeRoot, local: LocalView) -> None:
         cutoff = (time.time() - STALE_TEMP_SECONDS) * 1e9
@@ -453,6 +463,15 @@ class PullPass:
         planned.extend(("remove emptied folder", e.rel_path) for e in plan.dir_removals)
         for notice in plan.notices:
             self.report.notice(notice.subject, notice.reason)
+
+    def _describe_proxies(self, proxies: ProxyPlan) -> None:
+        planned = self.report.planned
+        planned.extend(
+            ("move proxy", f"{record.rel_path} -> {target}")
+            for record, target in proxies.moves
+        )
+        planned.extend(("remove proxy", record.rel_path) for record in proxies.drops)
+        planned.extend(("download proxy", fetch.rel_path) for fetch in proxies.fetches)
 
 
 def _join(futures: Sequence[Future[bool]]) -> None:

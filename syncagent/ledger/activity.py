@@ -130,6 +130,11 @@ class ActivityMixin(LedgerBase):
                 )
             )
 
+    def drop_pass(self, pass_id: int) -> None:
+        """Forget a pass that changed nothing (a dry run): it is no pass to report."""
+        with self._write() as session:
+            session.execute(delete(PassRecord).where(PassRecord.pass_id == pass_id))
+
     def last_pass(self, mapping_id: int, kind: str) -> PassSummary | None:
         """The most recent pass of a kind on a mapping."""
         query = (

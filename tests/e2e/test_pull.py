@@ -47,6 +47,7 @@ from tests.e2e.support import (
     run_sync,
     write_config,
 )
+from tests.e2e.test_agent import ledger_of
 
 pytestmark = pytest.mark.e2e
 
@@ -230,6 +231,60 @@ def test_proxies_arrive_under_the_layout_and_follow_renames(
     assert (mirror / ".proxies/harbour.png/large_thumbnail.jpg").is_file()
     assert (browse / ".proxies/harbour.png/small_thumbnail.jpg").is_file()
     assert not (mirror / ".proxies/photo.png").exists()
+
+
+def dry_sync(config: Path) -> list[PassReport]:
+    """One `syncagent sync --dry-run`, in this process."""
+    with open_runtime(load_config(config), "sync") as runtime:
+        return sync_mappings(runtime, NoProgress(), dry_run=True)
+
+
+def test_a_dry_run_lists_proxy_work_and_leaves_no_pass_behind(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    photo_id = writer.upload(ROOT, "photo.png", png_bytes(800, 600))
+    writer.upload(ROOT, "notes.png", png_bytes(400, 300))
+    writer.wait_idle()
+    config = mirror_config(
+        tmp_path, emulator.url, proxies=["small_thumbnail"], proxies_only=True
+    )
+    mirror = tmp_path / "mirror"
+
+    [preview] = dry_sync(config)
+
+    assert sorted(preview.planned) == [
+        ("download proxy", ".proxies/notes.png/small_thumbnail.jpg"),
+        ("download proxy", ".proxies/photo.png/small_thumbnail.jpg"),
+    ]
+    assert not mirror.exists() or local_files(mirror) == {}
+    assert last_pull(config) is None  # nothing was pulled
+
+    assert all(r.ok for r in sync_once(config))
+    writer.rename({photo_id: "harbour.png"})
+    before = last_pull(config)
+
+    [preview] = dry_sync(config)
+
+    assert preview.planned == [
+        (
+            "move proxy",
+            ".proxies/photo.png/small_thumbnail.jpg -> "
+            ".proxies/harbour.png/small_thumbnail.jpg",
+        )
+    ]
+    assert (mirror / ".proxies/photo.png/small_thumbnail.jpg").is_file()
+    assert last_pull(config) == before
+
+
+def last_pull(config: Path) -> object:
+    """When the last pull on the config's only mapping started, if one did."""
+    ledger = ledger_of(config)
+    try:
+        [mapping_id] = ledger.mappings()
+        last = ledger.last_pass(mapping_id, "pull")
+        return None if last is None else last.started_at
+    finally:
+        ledger.close()
 
 
 # -- interrupted and damaged downloads -------------------------------------------------
