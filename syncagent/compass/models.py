@@ -77,6 +77,8 @@ class AssetItem:
     created_at: datetime | None = None
     archived: bool = False
     """Archived and not restored: its bytes cannot be downloaded now."""
+    restoring: bool = False
+    """A restore of it is under way (asked by anyone)."""
     has_proxy: bool | None = None
 
 

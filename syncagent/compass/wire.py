@@ -91,6 +91,7 @@ def asset_item(data: Any) -> AssetItem:
             created_at=parse_time(data.get("created_at")),
             # Temporarily restored assets can be downloaded: not archived for us.
             archived=bool(data.get("archived")) and not data.get("restored"),
+            restoring=bool(data.get("restoring")),
             has_proxy=data.get("has_proxy"),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:

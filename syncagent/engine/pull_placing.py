@@ -224,7 +224,10 @@ class PlacingSteps(PlannerState):
         return True
 
     def _archived(self, asset: RemoteAsset, rel_path: str) -> None:
-        if self.options.restore_archived:
+        if asset.restoring:
+            # Asked again, Compass would start another restore job of it.
+            reason = "archived in Compass; being restored, pulled once restored"
+        elif self.options.restore_archived:
             self.plan.restores.append(asset)
             reason = "archived in Compass; restore asked, pulled once restored"
         else:

@@ -43,6 +43,7 @@ class RemoteAsset:
     status: str | None = "complete"
     updated_at: datetime | None = None
     archived: bool = False
+    restoring: bool = False
 
     @property
     def ready(self) -> bool:
@@ -127,6 +128,7 @@ def _placed(
             status=item.status,
             updated_at=item.updated_at,
             archived=item.archived,
+            restoring=item.restoring,
         )
         for folder_id in sorted(folder_ids)
         if folder_id in folders

@@ -33,6 +33,7 @@ RESTORE_SECONDS = 5 * 60
 
 SKIPPED = "archived in Compass; skipped (restore_archived = true restores it)"
 ASKED = "archived in Compass; restore asked, pulled once restored"
+RESTORING = "archived in Compass; being restored, pulled once restored"
 
 
 @pytest.fixture
@@ -131,13 +132,15 @@ def test_restore_archived_asks_a_restore_and_a_later_pull_downloads_it(
     assert (restoring["restoring"], restoring["restore_status"]) == (True, "restoring")
     assert contents(tmp_path / "mirror") == {}
 
-    # Before the restore is ready, a pull asks again and the wait is unchanged.
+    # Before the restore is ready, a pull waits for it: another request would
+    # start another restore job in Compass.
     advance_clock(writer, RESTORE_SECONDS - 60)
     writer.reset_stats()
     waiting = pull_once(config)
 
     assert (waiting.downloaded, waiting.failures) == (0, [])
-    assert requests(writer)["POST /api/v1/asset_items/restores"] == 1
+    assert notices(waiting) == {"cold.bin": f"asset {cold} {RESTORING}"}
+    assert "POST /api/v1/asset_items/restores" not in requests(writer)
     assert "POST /api/v3/downloads" not in requests(writer)
     assert writer.asset(cold)["restoring"] is True
 
