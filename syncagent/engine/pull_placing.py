@@ -93,7 +93,11 @@ class PlacingSteps(PlannerState):
         if entry is None:
             self._place_new(asset, target)
             return
-        if self.rules.excludes(target) or not self.rules.includes_file(target):
+        if self._left_out(target):
+            if self.options.two_way and not self._left_out(entry.rel_path):
+                # Forgotten, the file here would go up again as a second asset.
+                self._keep_bound(asset, entry)
+                return
             self.plan.forgets.append(entry)
             return
         if asset.ready:
@@ -107,11 +111,25 @@ class PlacingSteps(PlannerState):
         else:
             self._place_present(asset, entry, local, target)
 
+    def _left_out(self, rel_path: str) -> bool:
+        """Whether the mapping's filters leave a file at `rel_path` out."""
+        return self.rules.excludes(rel_path) or not self.rules.includes_file(rel_path)
+
+    def _keep_bound(self, asset: RemoteAsset, entry: EntryRecord) -> None:
+        """An asset renamed in Compass to a name the two-way mapping leaves out: the
+        file here keeps its name and stays the asset's."""
+        reason = (
+            f"renamed in Compass to {asset.name!r}, which this mapping leaves out; "
+            f"the file here keeps its name and stays bound to asset {asset.asset_id}"
+        )
+        self.plan.notices.append(Notice(entry.rel_path, reason))
+        self.plan.unchanged += 1
+
     def _place_new(self, asset: RemoteAsset, target: str) -> None:
         key = key_of(asset)
         if asset.asset_id in self.in_flight or not asset.ready:
             return
-        if self.rules.excludes(target) or not self.rules.includes_file(target):
+        if self._left_out(target):
             return
         withheld = self.withheld.get(key, "")
         if withheld == asset.checksum:

@@ -740,3 +740,26 @@ def test_each_file_deleted_here_says_what_became_of_its_asset(
         assert (done.mapping["forgotten"], done.mapping["removed"]) == (1, 1)
         assert f"its asset {ids['a.txt']} removed from Compass folder" in done.stderr
         assert f"its asset {ids['b.txt']} was already gone from Compass" in done.stderr
+
+
+def test_an_asset_renamed_in_compass_to_a_left_out_name_is_not_sent_again(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    root.mkdir()
+    (root / "draft.txt").write_text("draft")
+    (root / "final.txt").write_text("final")
+    mapping = {"local": "media", "folder_id": 1001, "direction": "both"}
+    config = write_config(tmp_path, emulator.url, [mapping])
+    assert run_sync(config).returncode == 0
+    [draft] = view.tree(1001)["draft.txt"]
+
+    CompassWriter(emulator.url).rename({draft["id"]: ".draft.txt"})  # hidden there
+    result = run_sync(config)
+
+    assert result.returncode == 0, result.summary
+    pull, upload = result.summary["mappings"]
+    assert [n["rel_path"] for n in pull["notices"]] == ["draft.txt"]
+    assert upload["uploaded"] == 0
+    assert sorted(view.tree(1001)) == [".draft.txt", "final.txt"]  # no second asset
+    assert (root / "draft.txt").read_text() == "draft"

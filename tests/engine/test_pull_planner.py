@@ -256,6 +256,23 @@ def test_a_remote_rename_renames_the_local_file() -> None:
     assert result.fetches == []
 
 
+def test_a_rename_to_a_left_out_name_keeps_a_two_way_file_bound() -> None:
+    synced = [entry("draft.txt", 1)]
+    remote = tree(assets=[asset(1, ".draft.txt")])  # hidden by whoever renamed it
+
+    two_way = plan(remote, synced, disk(*synced), options=PullOptions(two_way=True))
+    mirror = plan(remote, synced, disk(*synced))
+
+    # Forgotten in a two-way mapping, the file would go up as a second asset.
+    assert (two_way.forgets, two_way.moves, two_way.fetches) == ([], [], [])
+    [notice] = two_way.notices
+    assert notice.subject == "draft.txt"
+    assert "renamed in Compass to '.draft.txt', which this mapping leaves out" in (
+        notice.reason
+    )
+    assert mirror.forgets == synced
+
+
 def test_a_rename_that_only_changes_case_keeps_its_slot() -> None:
     synced = [entry("photo.jpg", 1)]
     remote = tree(assets=[asset(1, "PHOTO.jpg")])
