@@ -201,11 +201,18 @@ class NamingSteps(PlannerState):
             ("folder", f.folder_id, f.name, self.dir_entries.get(f.folder_id))
             for f in folders
         ]
-        found += [
-            ("asset", a.asset_id, a.name, self.asset_entries.get(key_of(a)))
-            for a in assets
-        ]
+        for asset in assets:
+            entry = self.asset_entries.get(key_of(asset))
+            if entry is None and not self._placeable(asset):
+                # Not placed in this pull, it takes no name: another asset of that
+                # name would come down tagged now and be renamed once this one is.
+                continue
+            found.append(("asset", asset.asset_id, asset.name, entry))
         return found
+
+    def _placeable(self, asset: RemoteAsset) -> bool:
+        """Whether a new asset can come down now: complete, and not our upload."""
+        return asset.ready and asset.asset_id not in self.in_flight
 
     def _stays(self, entry: EntryRecord, rel_dir: str, name: str) -> bool:
         """Whether an entry keeps its name: same remote name, same directory."""

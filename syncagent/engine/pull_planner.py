@@ -144,7 +144,9 @@ class _Planner(PlacingSteps, NamingSteps):
             return
         names = self._name_children(rel_dir, folders, assets)
         for asset in assets:
-            self._place_asset(asset, join(rel_dir, names[("asset", asset.asset_id)]))
+            name = names.get(("asset", asset.asset_id))
+            if name is not None:  # else it is not placed in this pull
+                self._place_asset(asset, join(rel_dir, name))
         for folder in folders:
             target = join(rel_dir, names[("folder", folder.folder_id)])
             if self._unlistable(folder):

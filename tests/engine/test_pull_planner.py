@@ -150,6 +150,21 @@ def test_unfinished_in_flight_and_excluded_assets_are_left_alone() -> None:
     assert result.fetches == [] and result.placements == {}
 
 
+def test_an_asset_not_placed_yet_takes_no_name_from_one_placed_now() -> None:
+    remote = tree(
+        assets=[
+            asset(1, "report.txt", status="created", checksum=""),  # still uploading
+            asset(2, "report.txt"),
+            asset(3, "notes.txt"),
+            asset(4, "notes.txt"),
+        ]
+    )
+
+    result = plan(remote, in_flight={3})  # 3: ours, its upload in flight
+
+    assert fetched(result) == {"report.txt": ("new", 2), "notes.txt": ("new", 4)}
+
+
 def test_hostile_names_land_inside_the_root_and_none_is_lost() -> None:
     names = ["../../escape.txt", "a/b.txt", "CON.txt", "x\0y", "Photo.JPG", "photo.jpg"]
     remote = tree(assets=[asset(i, n) for i, n in enumerate(names, start=1)])
