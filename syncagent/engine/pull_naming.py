@@ -8,7 +8,7 @@ from collections import Counter
 
 from syncagent.engine.local_view import file_names
 from syncagent.engine.names import NameSpace, is_tagged, name_key, safe_name
-from syncagent.engine.pull_ops import join, key_of, parent_of
+from syncagent.engine.pull_ops import Notice, join, key_of, parent_of
 from syncagent.engine.pull_state import PlannerState
 from syncagent.engine.remote_tree import RemoteAsset, RemoteFolder
 from syncagent.ledger.records import EntryRecord
@@ -94,7 +94,10 @@ class NamingSteps(PlannerState):
         if chosen is not None:
             space.owners[name_key(chosen)] = "claimed"
         else:
+            holder = space.owner(wanted)
             chosen = space.claim(wanted, f"{kind} {item_id}", is_dir=kind == "folder")
+            if kind == "asset" and entry is None and holder == "file":
+                self._note_name_twin(join(rel_dir, wanted), chosen, item_id)
         naming.names[(kind, item_id)] = self._named(rel_dir, chosen)
         old_key = _key_of_path(entry.rel_path) if entry is not None else ""
         if leaving.get(old_key) == item_id:
@@ -102,6 +105,18 @@ class NamingSteps(PlannerState):
             if old_key != name_key(chosen):
                 # The file moves away before anything moves in (moves run in order).
                 space.owners.pop(old_key, None)
+
+    def _note_name_twin(self, rel_path: str, chosen: str, asset_id: int) -> None:
+        """Two-way: a file here that Compass never had and an asset of the same name
+        with other bytes both stay; say so, as Compass then holds the name twice."""
+        if not self.options.two_way:
+            return
+        reason = (
+            f"Compass has another file of this name (asset {asset_id}), brought "
+            f"down as {chosen!r}; this file goes up beside it as a second asset of "
+            "the same name (rename one of them to tell them apart)"
+        )
+        self.plan.notices.append(Notice(rel_path, reason))
 
     def _leaving(
         self, rel_dir: str, pending: list[_Child], by_id: dict[int, RemoteAsset]

@@ -186,6 +186,24 @@ def test_a_local_file_in_the_way_is_never_overwritten() -> None:
     assert result.dirs == [MakeDir("notes (folder 2001)", remote.folders[2001])]
 
 
+def test_two_way_a_new_file_and_an_asset_of_its_name_are_both_kept_and_noted() -> None:
+    remote = tree(assets=[asset(1, "both.txt", "remote-md5")])
+    local = disk(("both.txt", 77))
+    hashed = {"both.txt": "local-md5"}
+
+    two_way = plan(
+        remote, [], local, local_md5=hashed, options=PullOptions(two_way=True)
+    )
+    mirror = plan(remote, [], local, local_md5=hashed)
+
+    for result in (two_way, mirror):
+        assert fetched(result) == {"both (asset 1).txt": ("new", 1)}
+    [notice] = two_way.notices
+    assert notice.subject == "both.txt"
+    assert "Compass has another file of this name (asset 1)" in notice.reason
+    assert mirror.notices == []  # a mirror sends nothing up
+
+
 def test_a_local_file_holding_the_same_bytes_is_adopted_not_fetched() -> None:
     remote = tree(assets=[asset(1, "same.bin", "abc"), asset(2, "other.bin", "def")])
     local = LocalView()
