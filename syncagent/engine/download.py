@@ -3,10 +3,14 @@
 Bytes go to a temp file (`.syncagent-dl-<key>.part`) in the target directory. An
 interrupted transfer resumes with `Range` from what the temp file holds, within the
 pass and across passes (the key names the asset and the version); a temp file that is
-not a plain file of ours (a hard link, say) is never written into. A stop request ends
-a transfer between two chunks, its temp file kept to resume from; a full disk deletes
-it, to give back the space. Once every byte is there, its MD5 and size are checked
-against what Compass said; a file that fails the check is deleted and never placed.
+not a plain file of ours (a hard link, say) is never written into. A transfer starts
+only if the disk can hold what it still needs: every download in progress in this
+process claims those bytes (`SpaceReservations`), so two of them never count the same
+free space, and one that cannot fit fails at once with nothing sent. A stop request
+ends a transfer between two chunks, and a disk that fills up all the same (from
+elsewhere) ends it at the write that failed; both keep the temp file to resume from.
+Once every byte is there, its MD5 and size are checked against what Compass said; a
+file that fails the check is deleted and never placed.
 Placing is a rename in the same directory: a new file never replaces anything (a hard
 link claims the name), a new revision replaces the synced file only while it is still
 exactly as recorded.
@@ -34,6 +38,16 @@ from syncagent.compass import (
     TransientError,
     UrlExpired,
 )
+from syncagent.engine.disk_space import (
+    SHARED_SPACE,
+    FreeSpace,
+    NoRoom,
+    Short,
+    SpaceClaim,
+    SpaceReservations,
+    free_bytes,
+    megabytes,
+)
 from syncagent.engine.names import AGENT_PREFIX
 from syncagent.engine.problems import FileProblem
 from syncagent.engine.progress import Progress
@@ -54,6 +68,7 @@ MAX_BACKOFF_SECONDS = 4.0
 READ_CHUNK = 1024 * 1024
 
 UrlSource = Callable[[], str]
+ByteCount = Callable[[int], None]
 
 
 def temp_name(key: str) -> str:
@@ -78,6 +93,24 @@ class DownloadStopped(FileProblem):
         self.offset = offset
 
 
+class DiskFilled(FileProblem):
+    """The disk filled up during a download; its temp file is kept to resume from."""
+
+    def __init__(self, exc: OSError, kept: int) -> None:
+        if kept:
+            reason = (
+                f"the disk filled up ({exc.strerror}); the {megabytes(kept)} "
+                "downloaded so far are kept and the download resumes from there "
+                "once space is freed"
+            )
+        else:
+            reason = (
+                f"the disk is full ({exc.strerror}); not downloaded until space is "
+                "freed"
+            )
+        super().__init__(reason, permanent=False)
+
+
 @dataclass(frozen=True)
 class Expected:
     """What the downloaded bytes must be: their MD5 (if known) and size (if known)."""
@@ -89,10 +122,9 @@ class Expected:
 class Fetched:
     """A verified download waiting in its temp file, to be placed under a name."""
 
-    def __init__(self, directory: Dir, temp: str, received: int, resumed_at: int):
+    def __init__(self, directory: Dir, temp: str, resumed_at: int):
         self.directory = directory
         self.temp = temp
-        self.received = received
         self.resumed_at = resumed_at
         self.placed: str | None = None
 
@@ -130,7 +162,12 @@ class Fetched:
 
 
 class Downloader:
-    """Fetches presigned URLs into a mapping's mirror through its SafeRoot."""
+    """Fetches presigned URLs into a mapping's mirror through its SafeRoot.
+
+    `free_space` measures the disk of a directory and `reservations` holds what the
+    downloads in progress still need: by default the real free space, and one book
+    for the whole process, since mappings that share a disk pull at the same time.
+    """
 
     def __init__(
         self,
@@ -140,6 +177,8 @@ class Downloader:
         *,
         attempts: int = ATTEMPTS,
         stop: threading.Event | None = None,
+        free_space: FreeSpace | None = None,
+        reservations: SpaceReservations | None = None,
     ) -> None:
         self.client = client
         self.root = root
@@ -147,6 +186,8 @@ class Downloader:
         self.attempts = attempts
         # Set when the run is stopping: transfers end at the next chunk.
         self.stop = stop or threading.Event()
+        self.free_space = free_space or free_bytes
+        self.reservations = reservations or SHARED_SPACE
 
     @contextmanager
     def fetched(
@@ -157,43 +198,59 @@ class Downloader:
         expected: Expected,
         *,
         subject: str | None = None,
+        count_received: ByteCount | None = None,
     ) -> Iterator[Fetched]:
         """Download into a temp file in `rel_dir` and check it; yield it to place.
 
-        `subject` names the download in log lines (the file it is for).
+        `subject` names the download in log lines (the file it is for);
+        `count_received` is told the bytes that arrived, once the transfer ends,
+        whether it succeeded or not.
 
-        Raises IntegrityError (the temp file is deleted) when the bytes are not the
-        ones Compass described, TransientError when the transfer kept failing and
-        DownloadStopped on a stop request (the temp file stays, to resume from in
-        both cases). The temp file is removed if not placed.
+        Raises NoRoom, before any byte is sent, when the disk cannot hold what the
+        download still needs; IntegrityError (the temp file is deleted) when the
+        bytes are not the ones Compass described; TransientError when the transfer
+        kept failing, DownloadStopped on a stop request and DiskFilled when the disk
+        filled up (the temp file stays, to resume from, in these three cases). The
+        temp file is removed if not placed.
         """
         split_rel_path(rel_dir)
         with self.root.open_dir(rel_dir, create=True) as directory:
             temp = temp_name(key)
-            try:
-                received, resumed_at = self._fetch(
+            with self._room(directory, temp, expected.size) as claim:
+                resumed_at = self._fetch(
                     directory,
                     temp,
                     url_source,
                     expected,
-                    subject or directory.rel(temp),
+                    claim=claim,
+                    subject=subject or directory.rel(temp),
+                    count_received=count_received or _ignore,
                 )
-            except OSError as exc:
-                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-                    raise
-                # Keeping the part would hold on to space the disk lacks.
-                directory.unlink(temp)
-                raise FileProblem(
-                    f"the disk is full ({exc.strerror}); the partial download was "
-                    "deleted and starts over on the next pass",
-                    permanent=False,
-                ) from exc
-            result = Fetched(directory, temp, received, resumed_at)
+            result = Fetched(directory, temp, resumed_at)
             try:
                 yield result
             finally:
                 if result.placed is None:
                     directory.unlink(temp)
+
+    @contextmanager
+    def _room(
+        self, directory: Dir, temp: str, size: int | None
+    ) -> Iterator[SpaceClaim]:
+        """Claim the space a download still needs while it runs; NoRoom if short."""
+        remaining = _still_needed(directory, temp, size)
+        device = os.fstat(directory.fd).st_dev
+        try:
+            claim = self.reservations.claim(
+                device, size or 0, remaining, lambda: self.free_space(directory.fd)
+            )
+        except Short as short:
+            disk_of = str(self.root.root)
+            raise NoRoom(remaining, short.available, short.held, disk_of) from None
+        try:
+            yield claim
+        finally:
+            claim.release()
 
     # -- transfer -------------------------------------------------------------------
 
@@ -203,38 +260,59 @@ class Downloader:
         temp: str,
         url_source: UrlSource,
         expected: Expected,
+        *,
+        claim: SpaceClaim,
         subject: str,
-    ) -> tuple[int, int]:
-        fd = _open_temp(directory, temp)
-        with os.fdopen(fd, "r+b") as stream:
-            transfer = _Transfer.resume(stream, expected.size)
-            resumed_at = transfer.offset
-            url: str | None = None
-            for attempt in range(1, self.attempts + 1):
-                if expected.size is not None and transfer.offset >= expected.size:
-                    break
-                if self.stop.is_set():
-                    raise DownloadStopped(transfer.offset)
+        count_received: ByteCount,
+    ) -> int:
+        """Bring the temp file up to every byte and check them; where it resumed."""
+        try:
+            fd = _open_temp(directory, temp)
+            with os.fdopen(fd, "r+b") as stream:
+                transfer = _Transfer.resume(stream, expected.size, claim)
                 try:
-                    url = url or url_source()
-                    self._stream(transfer, url)
-                    break
-                except UrlExpired:
-                    url = None
-                except CompassUnreachable:
-                    # The client has spent its retries already: nothing to add.
-                    raise
-                except TransientError as exc:
-                    if attempt == self.attempts:
-                        raise
-                    log.info(
-                        "%s: %s; resuming at byte %d", subject, exc, transfer.offset
-                    )
-                    time.sleep(min(BACKOFF_SECONDS * 2**attempt, MAX_BACKOFF_SECONDS))
-            stream.flush()
-            os.fsync(stream.fileno())
+                    self._transfer(transfer, url_source, expected.size, subject)
+                finally:
+                    count_received(transfer.received)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # What did land is valid: the next pass resumes from it with Range.
+            st = directory.lstat(temp)
+            raise DiskFilled(exc, st.st_size if st is not None else 0) from exc
         self._verify(directory, temp, transfer, expected)
-        return transfer.received, resumed_at
+        return transfer.resumed_at
+
+    def _transfer(
+        self,
+        transfer: _Transfer,
+        url_source: UrlSource,
+        size: int | None,
+        subject: str,
+    ) -> None:
+        """Stream until every byte is in the temp file, retrying what can be."""
+        url: str | None = None
+        for attempt in range(1, self.attempts + 1):
+            if size is not None and transfer.offset >= size:
+                break
+            if self.stop.is_set():
+                raise DownloadStopped(transfer.offset)
+            try:
+                url = url or url_source()
+                self._stream(transfer, url)
+                break
+            except UrlExpired:
+                url = None
+            except CompassUnreachable:
+                # The client has spent its retries already: nothing to add.
+                raise
+            except TransientError as exc:
+                if attempt == self.attempts:
+                    raise
+                log.info("%s: %s; resuming at byte %d", subject, exc, transfer.offset)
+                time.sleep(min(BACKOFF_SECONDS * 2**attempt, MAX_BACKOFF_SECONDS))
+        transfer.stream.flush()
+        os.fsync(transfer.stream.fileno())
 
     def _stream(self, transfer: _Transfer, url: str) -> None:
         """Append the body from the transfer's offset; start over if sent it all."""
@@ -289,19 +367,44 @@ def _ours(st: os.stat_result) -> bool:
     return stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid()
 
 
-class _Transfer:
-    """The temp file being written: its running MD5, length, and bytes received."""
+def _still_needed(directory: Dir, temp: str, size: int | None) -> int:
+    """Bytes a download has yet to write: its size less the temp file it resumes.
 
-    def __init__(self, stream: BinaryIO) -> None:
+    Follows `_Transfer.resume`: only a plain file of ours no longer than the asset is
+    resumed. Zero when the size is unknown, as there is nothing to compare then.
+    """
+    if size is None:
+        return 0
+    st = directory.lstat(temp)
+    if st is None or not _ours(st) or st.st_size > size:
+        return size
+    return size - st.st_size
+
+
+def _ignore(count: int) -> None:
+    del count
+
+
+class _Transfer:
+    """The temp file being written: its running MD5, length, and bytes received.
+
+    Its claim on the disk follows the length, so it holds only what is still to come.
+    """
+
+    def __init__(self, stream: BinaryIO, claim: SpaceClaim) -> None:
         self.stream = stream
+        self.claim = claim
         self.digest = hashlib.md5(usedforsecurity=False)
         self.offset = 0
+        self.resumed_at = 0
         self.received = 0
 
     @classmethod
-    def resume(cls, stream: BinaryIO, expected_size: int | None) -> _Transfer:
+    def resume(
+        cls, stream: BinaryIO, expected_size: int | None, claim: SpaceClaim
+    ) -> _Transfer:
         """Go on from what a previous attempt left, when its length makes sense."""
-        transfer = cls(stream)
+        transfer = cls(stream, claim)
         size = stream.seek(0, os.SEEK_END)
         if expected_size is None or size > expected_size:
             transfer.restart()
@@ -310,6 +413,7 @@ class _Transfer:
         while chunk := stream.read(READ_CHUNK):
             transfer.digest.update(chunk)
             transfer.offset += len(chunk)
+        transfer.resumed_at = transfer.offset
         return transfer
 
     def restart(self) -> None:
@@ -318,14 +422,16 @@ class _Transfer:
         self.stream.truncate()
         self.digest = hashlib.md5(usedforsecurity=False)
         self.offset = 0
+        self.claim.track(self.offset)
 
     def add(self, chunk: bytes) -> None:
         """Append bytes that arrived."""
+        self.received += len(chunk)
         self.stream.seek(self.offset)
         self.stream.write(chunk)
         self.digest.update(chunk)
         self.offset += len(chunk)
-        self.received += len(chunk)
+        self.claim.track(self.offset)
 
 
 def hash_local(root: SafeRoot, rel_path: str) -> str | None:

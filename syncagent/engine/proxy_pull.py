@@ -101,7 +101,12 @@ class ProxyPuller:
         rel_dir, _, name = fetch.rel_path.rpartition("/")
         key = f"{fetch.asset.asset_id}-{fetch.proxy_type}"
         with self.downloader.fetched(
-            rel_dir, key, url_source, Expected(None, fetch.size), subject=fetch.rel_path
+            rel_dir,
+            key,
+            url_source,
+            Expected(None, fetch.size),
+            subject=fetch.rel_path,
+            count_received=self._received,
         ) as got:
             placed = got.place_over(name)
         self.ledger.put_proxy_file(self.mapping_id, fetch.record(placed.size))
@@ -109,8 +114,11 @@ class ProxyPuller:
         if old is not None and old.rel_path != fetch.rel_path:
             self._remove_file(old.rel_path)
         self.report.count("proxies")
-        self.report.count("bytes_received", got.received)
         log.info("%s: proxy placed, %d bytes", fetch.rel_path, placed.size)
+
+    def _received(self, count: int) -> None:
+        """Bytes a proxy download brought, counted whether or not it then failed."""
+        self.report.count("bytes_received", count)
 
     def _move(self, record: ProxyFileRecord, target: str) -> None:
         self.root.move_file(record.rel_path, target)

@@ -136,7 +136,14 @@ class PullApplier:
         self.ledger.remove_entries(self.mapping_id, [entry.rel_path])
         if moved_to is not None:
             self.report.count("trashed")
-            log.info("%s: removed in Compass; moved to %s", entry.rel_path, moved_to)
+            # A listing cannot tell a removed asset from one this user may no
+            # longer see (a folder's view permission withdrawn): say both.
+            log.info(
+                "%s: no longer in Compass for this user (removed, or no longer "
+                "visible); moved to %s",
+                entry.rel_path,
+                moved_to,
+            )
 
     def _to_trash(self, entry: EntryRecord, now: datetime) -> str:
         first = trash_rel_path(entry.rel_path)
@@ -192,7 +199,6 @@ class PullApplier:
         else:
             self.ledger.put_entry(self.mapping_id, entry)
         self.report.count(_COUNTER_OF_KIND[op.kind])
-        self.report.count("bytes_received", got.received)
         seconds = time.monotonic() - started
         log.info(
             "%s: %s, %d bytes in %.2f s (asset %d%s)",
@@ -228,7 +234,6 @@ class PullApplier:
         # so a two-way upload sends it as a revision, and no pull repeats the copy.
         self.ledger.put_entry(self.mapping_id, agreed)
         self.report.count("conflicts")
-        self.report.count("bytes_received", got.received)
         copy_path = join(parent_of(rel_path), copy_name)
         reason = f"changed here and in Compass; Compass's version saved as {copy_path}"
         self.report.notice(rel_path, reason)
@@ -244,7 +249,12 @@ class PullApplier:
             lambda: self.client.download_url(asset_id=asset.asset_id),
             Expected(asset.checksum, asset.size),
             subject=subject,
+            count_received=self._received,
         )
+
+    def _received(self, count: int) -> None:
+        """Bytes a download brought, counted whether or not it then failed."""
+        self.report.count("bytes_received", count)
 
 
 def _place_new(got: Fetched, name: str, rel_path: str) -> Identity:

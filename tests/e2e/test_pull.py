@@ -7,6 +7,7 @@ Assets, revisions, renames and removals are made with plain httpx calls
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -34,6 +35,7 @@ from syncagent.emulator import s3
 from syncagent.emulator.db import Asset
 from syncagent.emulator.proxies import ffmpeg_available, find_ffmpeg
 from syncagent.emulator.server import EmulatorServer
+from syncagent.engine import download
 from syncagent.engine.download import source_key, temp_name
 from syncagent.engine.progress import NoProgress
 from syncagent.engine.pull_report import PullReport
@@ -1088,43 +1090,119 @@ def test_two_way_file_renamed_on_both_sides_stays_one_asset_with_the_local_name(
     assert (pull["downloaded"], pull["notices"], upload["renamed"]) == (0, [], 0)
 
 
-def test_a_full_disk_fails_the_downloads_it_stops_and_the_next_pull_ends_them(
+def test_a_disk_that_fills_up_keeps_the_partial_and_the_next_pull_resumes_it(
     emulator: EmulatorServer,
     writer: CompassWriter,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from syncagent.engine import download
-
-    writer.upload(ROOT, "big.mov", b"FULL" + random_bytes(3 * MIB, 5))
+    big = b"FULL" + random_bytes(3 * MIB, 5)
+    writer.upload(ROOT, "big.mov", big)
     writer.upload(ROOT, "small.txt", b"fits\n")
     config = mirror_config(tmp_path, emulator.url)
     mirror = tmp_path / "mirror"
     add = download._Transfer.add
+    filling: set[int] = set()
 
-    def disk_full_for_big(self: Any, chunk: bytes) -> None:
+    def disk_fills_after_a_chunk_of_big(self: Any, chunk: bytes) -> None:
         if self.offset == 0 and chunk.startswith(b"FULL"):
+            filling.add(id(self))
+        elif id(self) in filling:
             raise OSError(28, "No space left on device")
         add(self, chunk)
 
-    monkeypatch.setattr(download._Transfer, "add", disk_full_for_big)
+    monkeypatch.setattr(download._Transfer, "add", disk_fills_after_a_chunk_of_big)
     report = pulled(sync_once(config))
 
     assert report.downloaded == 1
     assert [(f.rel_path, f.reason) for f in report.failures] == [
         (
             "big.mov",
-            "the disk is full (No space left on device); the partial download was "
-            "deleted and starts over on the next pass",
+            "the disk filled up (No space left on device); the 1.0 MB downloaded so "
+            "far are kept and the download resumes from there once space is freed",
         )
     ]
-    assert sorted(contents(mirror)) == ["small.txt"]
+    assert report.bytes_received == MIB + len(b"fits\n")
+    [partial] = [p for p in mirror.iterdir() if p.name.endswith(".part")]
+    assert partial.read_bytes() == big[:MIB]
 
     monkeypatch.setattr(download._Transfer, "add", add)
+    writer.reset_stats()
     again = pulled(sync_once(config))
 
     assert (again.downloaded, again.failures) == (1, [])
-    assert sorted(contents(mirror)) == ["big.mov", "small.txt"]
+    assert again.bytes_received == len(big) - MIB
+    assert writer.stats()["download_bytes_sent"] == len(big) - MIB
+    assert contents(mirror) == {"big.mov": big, "small.txt": b"fits\n"}
+
+
+class SmallDisk:
+    """A disk of `size` bytes under the mirror, for a pull that runs in this process:
+    its free space is what the mirror's files leave, and a write past it fails."""
+
+    def __init__(self, mirror: Path, size: int, monkeypatch: pytest.MonkeyPatch):
+        self.mirror = mirror
+        self.size = size
+        add = download._Transfer.add
+        lock = threading.Lock()
+
+        def write_within(transfer: Any, chunk: bytes) -> None:
+            with lock:
+                if len(chunk) > self.free(0):
+                    raise OSError(28, "No space left on device")
+                add(transfer, chunk)
+
+        monkeypatch.setattr(download, "free_bytes", self.free)
+        monkeypatch.setattr(download._Transfer, "add", write_within)
+
+    def free(self, dir_fd: int) -> int:
+        del dir_fd
+        used = 0
+        for path in self.mirror.rglob("*"):
+            with contextlib.suppress(FileNotFoundError):
+                used += path.stat().st_size if path.is_file() else 0
+        return self.size - used
+
+
+def test_a_pull_that_does_not_fit_the_disk_sends_nothing_until_space_is_freed(
+    emulator: EmulatorServer,
+    writer: CompassWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clips = {f"clip {n}.mov": random_bytes(3 * MIB, seed=20 + n) for n in (1, 2)}
+    for name, data in clips.items():
+        writer.upload(ROOT, name, data)
+    config = mirror_config(tmp_path, emulator.url)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    disk = SmallDisk(mirror, 5 * MIB, monkeypatch)
+
+    # Each fits alone, not both: the one that claims the space second waits.
+    first = pulled(sync_once(config))
+
+    assert first.downloaded == 1
+    [refused] = first.failures
+    assert re.fullmatch(
+        rf"needs 3\.1 MB, 1\.0 MB free on the disk of {re.escape(str(mirror))}"
+        r"( after 3\.1 MB for downloads in progress)?; not downloaded until space "
+        r"is freed",
+        refused.reason,
+    ), refused.reason
+    stats = writer.stats()
+    assert stats["download_bytes_sent"] == 3 * MIB == first.bytes_received
+
+    writer.reset_stats()
+    second = pulled(sync_once(config))
+
+    assert [f.rel_path for f in second.failures] == [refused.rel_path]
+    assert writer.stats()["download_bytes_sent"] == 0
+
+    disk.size += 3 * MIB
+    third = pulled(sync_once(config))
+
+    assert (third.downloaded, third.failures) == (1, [])
+    assert contents(mirror) == {name: data for name, data in clips.items()}
 
 
 def test_two_way_folder_that_cannot_be_listed_is_left_as_it_is(
