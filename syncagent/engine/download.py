@@ -23,6 +23,7 @@ import errno
 import hashlib
 import logging
 import os
+import re
 import stat
 import threading
 import time
@@ -79,6 +80,15 @@ def temp_name(key: str) -> str:
 def source_key(asset_id: int, checksum: str) -> str:
     """The download key of one version of an asset's source."""
     return f"{asset_id}-{checksum[:16]}"
+
+
+_SOURCE_TEMP = re.compile(rf"{re.escape(AGENT_PREFIX)}dl-(\d+)-[0-9a-f]{{16}}\.part")
+
+
+def source_asset_of(temp: str) -> int | None:
+    """The asset whose source a temp file name holds (None: a proxy, or not ours)."""
+    found = _SOURCE_TEMP.fullmatch(temp)
+    return int(found.group(1)) if found else None
 
 
 class DownloadStopped(FileProblem):

@@ -27,7 +27,13 @@ from syncagent.compass import (
     RequestRejected,
 )
 from syncagent.config import DEFAULT_EXCLUDES, RESERVED_EXCLUDES, MappingConfig
-from syncagent.engine.download import Downloader, hash_local
+from syncagent.engine.download import (
+    Downloader,
+    hash_local,
+    source_asset_of,
+    source_key,
+    temp_name,
+)
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.local_view import LocalView, scan_local
 from syncagent.engine.problems import FileProblem
@@ -149,7 +155,7 @@ class PullPass:
             self._pull_proxies(plan, root, downloader)
 
         # Step: sweep downloads abandoned long ago.
-        self._sweep_temps(root, local)
+        self._sweep_temps(root, local, remote)
 
         # Step: what failed before and did not fail now is fixed.
         if not self._stopping():
@@ -367,13 +373,29 @@ class PullPass:
         ]
         return puller, proxy_plan
 
-    def _sweep_temps(self, root: SafeRoot, local: LocalView) -> None:
+    def _sweep_temps(
+        self, root: SafeRoot, local: LocalView, remote: RemoteTree
+    ) -> None:
+        """Remove unfinished downloads that will never be resumed: abandoned long
+        ago, or of a version Compass has replaced since."""
         cutoff = (time.time() - STALE_TEMP_SECONDS) * 1e9
+        current = {
+            a.asset_id: temp_name(source_key(a.asset_id, a.checksum))
+            for a in remote.assets
+            if a.checksum
+        }
         for rel_path, mtime_ns in local.temps.items():
-            if mtime_ns < cutoff:
-                with root.parent_of(rel_path) as (directory, name):
-                    directory.unlink(name)
-                log.info("%s: abandoned download removed", rel_path)
+            name = rel_path.rpartition("/")[2]
+            asset_id = source_asset_of(name)
+            if asset_id in current and current[asset_id] != name:
+                why = "its asset has a newer version in Compass"
+            elif mtime_ns < cutoff:
+                why = "abandoned"
+            else:
+                continue
+            with root.parent_of(rel_path) as (directory, temp):
+                directory.unlink(temp)
+            log.info("%s: unfinished download removed (%s)", rel_path, why)
 
     # -- per-path failures --------------------------------------------------------
 

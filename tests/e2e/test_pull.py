@@ -341,6 +341,28 @@ def test_a_download_left_half_done_resumes_on_the_next_pass(
     assert not temp.exists()
 
 
+def test_a_partial_download_of_a_replaced_version_is_removed(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    old, new = b"first cut " * 50_000, b"second cut " * 50_000
+    asset_id = writer.upload(ROOT, "cut.mov", old)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    # What an interrupted pull of the first cut left, and one of an unknown asset.
+    superseded = mirror / temp_name(source_key(asset_id, md5(old)))
+    superseded.write_bytes(old[:100_000])
+    unknown = mirror / temp_name(source_key(987654, md5(b"other")))
+    unknown.write_bytes(b"other"[:3])
+    writer.revise(asset_id, "cut.mov", new)
+
+    report = pulled(sync_once(mirror_config(tmp_path, emulator.url)))
+
+    assert (report.downloaded, report.failures) == (1, [])
+    assert (mirror / "cut.mov").read_bytes() == new
+    assert not superseded.exists()  # never to be resumed: that version is gone
+    assert unknown.exists()  # may be of an asset this listing does not show now
+
+
 def test_a_hard_link_planted_at_the_temp_name_is_never_written_through(
     emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
 ) -> None:
