@@ -1,9 +1,11 @@
 """Many small files: syncagent against a minimal httpx peer making the same calls.
 
 Both upload the same 2,000 files of 64 KiB (by default) to the same emulator, running
-in its own process, with the same concurrency; runs alternate and the medians are
-compared. The peer is the ceiling for this emulator: the documented calls, batched the
-same way (50 creates per call), threads, and no ledger, scan or retry logic.
+in its own process, with the same concurrency; runs alternate which goes first and
+the medians are compared. The peer is the ceiling for this emulator: the documented
+calls, batched the same way (50 creates per call), threads, and no ledger, scan or
+retry logic. Both are commands timed from their start to their exit (the peer is this
+script with `--peer`), and the CPU each used is printed per file.
 
     python3 dev.py bench small_files [--files N] [--size BYTES] [--runs R]
 
@@ -21,8 +23,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import resource
 import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -53,18 +55,10 @@ def make_files(root: Path, count: int, size: int) -> list[Path]:
     return paths
 
 
-def own_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def peer_upload(
-    url: str, folder_id: int, paths: list[Path], concurrency: int
-) -> tuple[float, float]:
-    """Upload with plain httpx: create in batches, then each file's multipart flow.
-
-    Returns the seconds it took and the CPU seconds the peer used.
-    """
+def peer_upload(url: str, folder_id: int, root: Path, concurrency: int) -> None:
+    """Upload every file of `root` with plain httpx: create in batches, then each
+    file's multipart flow. Run as its own command (`--peer`), like the agent."""
+    paths = sorted(root.iterdir())
     limits = httpx.Limits(max_connections=concurrency + 4)
     with httpx.Client(base_url=url, timeout=60, limits=limits) as client:
         login(client)
@@ -93,7 +87,6 @@ def peer_upload(
             asset = client.get(f"/api/v1/asset_items/{asset_id}").json()
             assert asset["checksum"] == md5
 
-        started, cpu_before = time.perf_counter(), own_cpu_seconds()
         with ThreadPoolExecutor(concurrency) as pool:
             futures = []
             for start in range(0, len(paths), CREATE_BATCH):
@@ -116,29 +109,44 @@ def peer_upload(
                     futures.append(pool.submit(one, asset["id"], path))
             for future in futures:
                 future.result()
-        return time.perf_counter() - started, own_cpu_seconds() - cpu_before
 
 
-def agent_upload(
-    url: str, folder_id: int, root: Path, concurrency: int
-) -> tuple[float, float]:
-    """Seconds for `syncagent sync` of the files and the CPU seconds it used."""
-    work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
-    config = write_agent_config(work, url, root, folder_id, concurrency=concurrency)
+def timed(command: list[str]) -> tuple[float, float]:
+    """Seconds a command took, from its start to its exit, and its CPU seconds."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [PYTHON, "-m", "syncagent", "sync", "--config", str(config), "--json"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError("syncagent sync failed")
+        raise RuntimeError(f"{command[1:3]} failed")
     return elapsed, usage.ru_utime + usage.ru_stime
 
 
+def peer_command(url: str, folder_id: int, root: Path, concurrency: int) -> list[str]:
+    return [
+        PYTHON,
+        __file__,
+        "--peer",
+        url,
+        str(folder_id),
+        str(root),
+        str(concurrency),
+    ]
+
+
+def agent_command(url: str, folder_id: int, root: Path, concurrency: int) -> list[str]:
+    work = Path(tempfile.mkdtemp(prefix="bench-agent-"))
+    config = write_agent_config(work, url, root, folder_id, concurrency=concurrency)
+    return [PYTHON, "-m", "syncagent", "sync", "--config", str(config), "--json"]
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--peer"]:
+        url, folder_id, root, concurrency = sys.argv[2:6]
+        peer_upload(url, int(folder_id), Path(root), int(concurrency))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--size", type=int, default=64 * 1024)
@@ -159,21 +167,21 @@ def main() -> None:
     ):
         for run in range(args.runs):
             root = Path(tmp) / f"run{run}"
-            paths = make_files(root, args.files, args.size)
-            peer_folder = make_folder(url, f"peer-{run}")
-            agent_folder = make_folder(url, f"agent-{run}")
-
-            before = cpu_seconds(emulator_pid)
-            seconds, used = peer_upload(url, peer_folder, paths, args.concurrency)
-            cpu["emulator for the peer"].append(cpu_seconds(emulator_pid) - before)
-            peer_times.append(seconds)
-            cpu["peer"].append(used)
-
-            before = cpu_seconds(emulator_pid)
-            seconds, used = agent_upload(url, agent_folder, root, args.concurrency)
-            cpu["emulator for syncagent"].append(cpu_seconds(emulator_pid) - before)
-            agent_times.append(seconds)
-            cpu["agent"].append(used)
+            make_files(root, args.files, args.size)
+            sides = [
+                ("peer", peer_command, peer_times),
+                ("agent", agent_command, agent_times),
+            ]
+            # Each goes first in every other run: neither always finds the
+            # emulator's database the fuller.
+            for name, command, times in sides[:: 1 if run % 2 == 0 else -1]:
+                folder = make_folder(url, f"{name}-{run}")
+                served = "the peer" if name == "peer" else "syncagent"
+                before = cpu_seconds(emulator_pid)
+                seconds, used = timed(command(url, folder, root, args.concurrency))
+                cpu[f"emulator for {served}"].append(cpu_seconds(emulator_pid) - before)
+                times.append(seconds)
+                cpu[name].append(used)
             print(
                 f"run {run + 1}: peer {args.files / peer_times[-1]:.0f} files/s, "
                 f"syncagent {args.files / agent_times[-1]:.0f} files/s"
