@@ -36,6 +36,7 @@ from syncagent.engine.download import (
 )
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.local_view import LocalView, scan_local
+from syncagent.engine.mount_guard import looks_unmounted
 from syncagent.engine.problems import FileProblem
 from syncagent.engine.progress import Progress
 from syncagent.engine.proxy_plan import ProxyPlan
@@ -47,8 +48,7 @@ from syncagent.engine.pull_planner import plan_pull
 from syncagent.engine.pull_report import PullReport
 from syncagent.engine.remote_tree import RemoteTree, list_remote_tree
 from syncagent.engine.safe_root import SafeRoot
-from syncagent.engine.scanner import holds_files
-from syncagent.ledger import Ledger
+from syncagent.ledger import EntryRecord, Ledger
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,19 @@ class PullPass:
             self.client, self.mapping.folder_id, self._known_asset_ids()
         )
         local = scan_local(self.mapping.local_root)
-        plan = self._plan(remote, local, root)
+        synced = self.ledger.entries(self.mapping_id)
+        if self.mapping.uploads and looks_unmounted(
+            local.files, synced.values(), self.rules.covers
+        ):
+            # Two-way: the upload side would take every file for deleted here.
+            self.report.fatal = (
+                f"{self.mapping.local_root}: not one of the files synced into this "
+                "folder is left in it; nothing is pulled into it (is the share "
+                "unmounted? If you emptied it on purpose, remove the assets in "
+                "Compass)"
+            )
+            return
+        plan = self._plan(remote, local, root, synced)
         self.report.unchanged = plan.unchanged
         downloader = Downloader(self.client, root, self.progress, stop=self.stop)
         if self.dry_run:
@@ -181,15 +193,6 @@ class PullPass:
                 "ledger has files synced from it (mount it or move it back)"
             )
             return False
-        # One synced file deleted also leaves the root empty: that is a delete.
-        # Hidden files and empty folders do not make a mount point a share.
-        if synced_count > 1 and root.is_dir() and not holds_files(root, self.rules):
-            self.report.fatal = (
-                f"{root}: the local folder is empty, yet files were synced into it; "
-                "nothing is pulled into it (is it unmounted? If you emptied it on "
-                "purpose, remove the assets in Compass)"
-            )
-            return False
         if not self.dry_run:
             root.mkdir(parents=True, exist_ok=True)
         try:
@@ -212,9 +215,14 @@ class PullPass:
         entries = self.ledger.entries(self.mapping_id).values()
         return sorted({e.asset_id for e in entries if e.asset_id is not None})
 
-    def _plan(self, remote: RemoteTree, local: LocalView, root: SafeRoot) -> PullPlan:
+    def _plan(
+        self,
+        remote: RemoteTree,
+        local: LocalView,
+        root: SafeRoot,
+        synced: dict[str, EntryRecord],
+    ) -> PullPlan:
         """Plan; when both sides may have changed a file, hash it and plan again."""
-        synced = self.ledger.entries(self.mapping_id)
         in_flight = {
             u.asset_id
             for u in self.ledger.uploads(self.mapping_id)

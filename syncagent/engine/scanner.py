@@ -94,30 +94,18 @@ def scan_tree(root: Path, rules: PathFilter) -> LocalTree:
     return _Walk(root, rules).run()
 
 
-def holds_files(root: Path, rules: PathFilter) -> bool:
-    """Whether `root` holds, at any depth, a file that takes part (or one the walk
-    cannot take). Folders alone do not count: an empty `lost+found` or a skeleton
-    of folders is what an unmounted share's mount point often looks like."""
-    tree = _Walk(root, rules, first_only=True).run()
-    return bool(tree.files or tree.problems)
-
-
 class _Walk:
     """One walk of a root, depth first, without recursion."""
 
-    def __init__(self, root: Path, rules: PathFilter, first_only: bool = False) -> None:
+    def __init__(self, root: Path, rules: PathFilter) -> None:
         self.root = root
         self.real_root = os.path.realpath(root)
         self.rules = rules
         self.tree = LocalTree()
         self.pending = [""]
-        self.first_only = first_only
-        """Stop at the first file or problem found."""
 
     def run(self) -> LocalTree:
         while self.pending:
-            if self.first_only and (self.tree.files or self.tree.problems):
-                break
             rel_dir = self.pending.pop()
             full_dir = os.path.join(self.root, rel_dir)
             try:

@@ -16,6 +16,7 @@ from syncagent.compass import (
 from syncagent.engine.adoption import Adopted
 from syncagent.engine.folders import FolderMap
 from syncagent.engine.identity import owner_is_alive
+from syncagent.engine.mount_guard import looks_unmounted
 from syncagent.engine.planner import UploadPlan, parent_of, plan_upload_pass
 from syncagent.engine.problems import FileProblem
 from syncagent.engine.report import PassReport
@@ -72,11 +73,18 @@ class UploadPass(RenameSteps):
         # Only where an empty root would cost something: assets removed from
         # Compass, or (two-way) every file kept from coming back down.
         guarded = self.mapping.on_local_delete == "remove" or self.mapping.downloads
-        if guarded and _looks_unmounted(tree, synced):
+        # A root that cannot be listed sees nothing deleted: its own error says why.
+        listed = "" not in tree.unseen
+        if (
+            guarded
+            and listed
+            and looks_unmounted(tree.files, synced.values(), self.rules.covers)
+        ):
             self.report.fatal = (
-                f"{self.root}: the local folder is empty, yet files were synced from "
-                "it; nothing is forgotten or removed in Compass (is it unmounted? If "
-                "you emptied it on purpose, remove the assets in Compass)"
+                f"{self.root}: not one of the files synced from this folder is left "
+                "in it; nothing is forgotten or removed in Compass (is the share "
+                "unmounted? If you emptied it on purpose, remove the assets in "
+                "Compass)"
             )
             return
         plan = plan_upload_pass(
@@ -328,13 +336,3 @@ def _join(futures: Sequence[Future[None]]) -> None:
     wait(futures)
     for future in futures:
         future.result()
-
-
-def _looks_unmounted(tree: LocalTree, synced: dict[str, EntryRecord]) -> bool:
-    """A root without a single file that takes part (empty folders such as a new
-    disk's lost+found do not count), whose ledger holds several synced files: a
-    share not mounted (or a folder emptied by mistake) rather than every file
-    deleted on purpose. A single synced file deleted leaves no file either, and that
-    is an ordinary delete."""
-    synced_files = sum(1 for e in synced.values() if e.kind == "file")
-    return not tree.files and not tree.problems and synced_files > 1

@@ -426,10 +426,18 @@ def _mount_point(root: Path, shape: str) -> None:
     elif shape == "hidden file and empty folders":
         (root / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
         (root / "sub" / "deeper").mkdir(parents=True)
+    elif shape == "a file saved there meanwhile":
+        (root / "untitled.txt").write_text("saved while the share was away")
 
 
 @pytest.mark.parametrize(
-    "shape", ["empty", "new disk", "hidden file and empty folders"]
+    "shape",
+    [
+        "empty",
+        "new disk",
+        "hidden file and empty folders",
+        "a file saved there meanwhile",
+    ],
 )
 @pytest.mark.parametrize(
     "mapping",
@@ -464,7 +472,8 @@ def test_an_unmounted_root_changes_nothing_in_compass_nor_in_the_ledger(
     for result in (missing, unmounted):
         assert result.returncode == 1
         assert all(m["fatal"] for m in result.summary["mappings"]), result.summary
-    assert sorted(p.name for p in root.rglob("*.txt")) == []  # nothing pulled there
+    synced_names = {"a.txt", "b.txt", "c.txt"}
+    assert not synced_names & {p.name for p in root.rglob("*")}  # none pulled there
     assert sorted(view.tree(1001)) == ["a.txt", "b.txt", "sub/c.txt"]
 
     shutil.rmtree(root)
@@ -472,7 +481,8 @@ def test_an_unmounted_root_changes_nothing_in_compass_nor_in_the_ledger(
     back = run_sync(config)
 
     assert back.returncode == 0, back.failures()
-    assert back.mapping["unchanged"] == 3, back.summary  # nothing was forgotten
+    upload = back.summary["mappings"][-1]
+    assert upload["unchanged"] == 3, back.summary  # nothing was forgotten
     assert sorted(view.tree(1001)) == ["a.txt", "b.txt", "sub/c.txt"]
 
 
@@ -763,3 +773,27 @@ def test_an_asset_renamed_in_compass_to_a_left_out_name_is_not_sent_again(
     assert upload["uploaded"] == 0
     assert sorted(view.tree(1001)) == [".draft.txt", "final.txt"]  # no second asset
     assert (root / "draft.txt").read_text() == "draft"
+
+
+def test_every_synced_file_renamed_at_once_is_no_unmounted_share(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    root.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (root / name).write_text(name)
+    mapping = {"local": "media", "folder_id": 1001, "on_local_delete": "remove"}
+    config = write_config(tmp_path, emulator.url, [mapping])
+    assert run_sync(config).returncode == 0
+    ids = {path: assets[0]["id"] for path, assets in view.tree(1001).items()}
+
+    for name in ("a.txt", "b.txt", "c.txt"):  # a bulk renamer's work
+        (root / name).rename(root / f"2026-{name}")
+    result = run_sync(config)
+
+    assert result.returncode == 0, result.summary
+    assert (result.mapping["renamed"], result.mapping["removed"]) == (3, 0)
+    renamed = view.tree(1001)
+    assert {p: a[0]["id"] for p, a in renamed.items()} == {
+        f"2026-{path}": asset_id for path, asset_id in ids.items()
+    }

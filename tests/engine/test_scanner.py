@@ -12,7 +12,7 @@ import pytest
 
 from syncagent.config import DEFAULT_EXCLUDES
 from syncagent.engine.filters import PathFilter
-from syncagent.engine.scanner import holds_files, scan_tree
+from syncagent.engine.scanner import scan_tree
 
 RULES = PathFilter(["*"], DEFAULT_EXCLUDES)
 
@@ -195,21 +195,3 @@ def test_a_name_with_a_backslash_is_reported_not_sent(tmp_path: Path) -> None:
     assert [(p.rel_path, p.reason.split(",")[0]) for p in tree.problems] == [
         ("back\\slash.txt", "the name holds a backslash")
     ]
-
-
-def test_folders_and_left_out_files_alone_hold_no_files(tmp_path: Path) -> None:
-    (tmp_path / "lost+found").mkdir()
-    (tmp_path / "a" / "b").mkdir(parents=True)
-    (tmp_path / ".DS_Store").write_bytes(b"x")
-    (tmp_path / "a" / "~$draft.docx").write_bytes(b"x")
-
-    assert not holds_files(tmp_path, RULES)
-
-    (tmp_path / "a" / "b" / "clip.mov").write_bytes(b"")
-    assert holds_files(tmp_path, RULES)
-
-
-def test_a_path_the_walk_cannot_take_counts_as_held(tmp_path: Path) -> None:
-    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
-
-    assert holds_files(tmp_path, RULES)
