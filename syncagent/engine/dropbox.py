@@ -45,6 +45,7 @@ from syncagent.engine.sidecar import (
     sidecar_of,
     vocabulary_values,
 )
+from syncagent.engine.writers import open_for_writing
 from syncagent.ledger import EntryRecord, Ledger
 
 log = logging.getLogger(__name__)
@@ -289,11 +290,28 @@ class DropBoxHooks(PassHooks):
     def _still_verified(self, rel_path: str, entry: EntryRecord) -> bool:
         """Whether the file at `rel_path` is still the one verified in Compass. One
         put in its place meanwhile (a copy tool's rename over it) is a new drop: it
-        stays for the next pass, and the verified one's entry is forgotten."""
+        stays for the next pass, and the verified one's entry is forgotten. One
+        written to since (same inode) stays too, its entry kept: the next pass
+        sends it as a revision of the same asset."""
         try:
             found = self.safe.identity(rel_path)
         except (UnsafePath, OSError):
             found = None
+        if (
+            found is not None
+            and found.inode == entry.inode
+            and (found != _identity_of(entry) or open_for_writing(self.root / rel_path))
+        ):
+            # Written to since it was read: its writer had not finished. Moved or
+            # deleted now, the rest would never reach Compass.
+            log.warning(
+                "%s: written to again after its upload (asset %d holds it as it "
+                "was); it stays, and goes up again as a new revision once it holds "
+                "still",
+                rel_path,
+                entry.asset_id or 0,
+            )
+            return False
         if found is None or found == _identity_of(entry):
             return True  # gone already, or still the same: after_ingest goes on
         log.info(

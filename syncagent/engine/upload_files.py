@@ -27,6 +27,7 @@ from syncagent.engine.problems import FileProblem, FileVanished
 from syncagent.engine.scanner import LocalFile, stat_file
 from syncagent.engine.upload import LEASE, Transferred
 from syncagent.engine.upload_guard import FailureGuard
+from syncagent.engine.writers import open_for_writing
 from syncagent.ledger import EntryRecord, UploadRecord, UploadStart
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,8 @@ class FileSteps(FailureGuard):
         if current is None:
             self._gone_before_upload(local.rel_path, report_only=True)
             return None
-        if current != local:
-            reason = "still being written (it changed since the scan); retried later"
+        reason = self._being_written(local, current)
+        if reason is not None:
             self.report.fail(local.rel_path, reason, permanent=False)
             self.ledger.record_failure(
                 self.mapping_id, local.rel_path, "upload", reason, permanent=False
@@ -303,14 +304,22 @@ class FileSteps(FailureGuard):
         if current is None:
             self._gone_before_upload(local.rel_path, report_only=False)
             return None
-        if current != local:
-            problem = FileProblem(
-                "still being written (it changed since the scan); retried later",
-                permanent=False,
-            )
+        reason = self._being_written(local, current)
+        if reason is not None:
+            problem = FileProblem(reason, permanent=False)
             self._failed(local.rel_path, problem.reason, problem)
             return None
         return current
+
+    def _being_written(self, local: LocalFile, current: LocalFile) -> str | None:
+        """Why a file is not ready to go up yet, if it is not."""
+        if current != local:
+            return "still being written (it changed since the scan); retried later"
+        if open_for_writing(self.root / local.rel_path):
+            # It held still for the settle time, yet its writer has not closed it:
+            # an encoder or a copy that paused. Sent now, it would go up torn.
+            return "still open for writing by another program; retried later"
+        return None
 
     def _create(self, uploads: Sequence[UploadRecord]) -> list[UploadRecord]:
         """Create assets for a batch; a refused batch is retried one file at a time."""

@@ -8,6 +8,8 @@ HTTP; `syncagent status --json` reads what an operator would.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -162,3 +164,78 @@ def test_a_file_that_cannot_be_deleted_is_listed_failed_and_warned_about_once(
     assert third.mapping["deleted_after_upload"] == 1
     assert os.listdir(inbox) == []  # locked/ emptied by the ingest
     assert Agent(config).status()["failed"] == 0
+
+
+class _Writer:
+    """Another program writing a file: half now, the rest when told, then closed."""
+
+    def __init__(self, path: Path, first: bytes) -> None:
+        script = (
+            "import sys\n"
+            "with open(sys.argv[1], 'ab') as out:\n"
+            "    out.write(sys.stdin.buffer.read(int(sys.argv[2])))\n"
+            "    out.flush()\n"
+            "    print('written', flush=True)\n"
+            "    out.write(sys.stdin.buffer.read())\n"
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", script, str(path), str(len(first))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(first)
+        self.process.stdin.flush()
+        assert self.process.stdout.readline() == b"written\n"
+
+    def finish(self, rest: bytes) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(rest)
+        self.process.stdin.close()
+        assert self.process.wait(timeout=30) == 0
+
+
+def test_a_drop_still_open_for_writing_waits_for_its_writer(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    view = RemoteView(emulator.url)
+    first, rest = b"first half of the render " * 4000, b"and the rest " * 8000
+    root = tmp_path / "inbox"
+    root.mkdir()
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [
+            {
+                "local": "inbox",
+                "folder_id": 1001,
+                "mode": "dropbox",
+                "after_ingest": "delete",
+            }
+        ],
+    )
+    render = root / "render.mov"
+    writer = _Writer(render, first)
+    try:
+        # It paused long past any settle time, yet it has not closed the file.
+        paused = time.time() - 60
+        os.utime(render, (paused, paused))
+
+        waiting = run_sync(config)
+
+        assert waiting.returncode == 1
+        assert waiting.failures() == {
+            "render.mov": "still open for writing by another program; retried later"
+        }
+        assert view.tree(1001) == {}
+        assert render.read_bytes() == first  # neither sent torn nor deleted
+    finally:
+        writer.finish(rest)
+    os.utime(render, (paused, paused))  # closed, and still since
+
+    done = run_sync(config)
+
+    assert done.returncode == 0, done.failures()
+    [asset] = view.tree(1001)["render.mov"]
+    assert asset["size"] == len(first + rest)
+    assert not render.exists()

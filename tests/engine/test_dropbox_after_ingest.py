@@ -289,3 +289,22 @@ def test_nothing_is_removed_in_keep_mode(root: Path, ledger: Ledger) -> None:
     drop(root, ledger, mapping_id, "r1/a.txt")
     hooks.synced("r1/a.txt", 7)
     assert (root / "r1/a.txt").exists()
+
+
+@pytest.mark.parametrize("after", ["move", "delete"])
+def test_a_drop_written_to_after_its_upload_stays_for_a_revision(
+    root: Path, ledger: Ledger, after: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    hooks, mapping_id = make_hooks(root, ledger, after)
+    drop(root, ledger, mapping_id, "render.mov")
+    with (root / "render.mov").open("ab") as writer:
+        writer.write(b" and the frames its encoder wrote after a pause")
+
+        hooks.synced("render.mov", 7)
+
+    assert (root / "render.mov").exists()  # neither moved nor deleted
+    assert not (root / "done").exists()
+    kept = ledger.entry(mapping_id, "render.mov")
+    assert kept is not None and kept.asset_id == 7  # its next upload: a revision
+    [warning] = messages(caplog, logging.WARNING)
+    assert warning.startswith("render.mov: written to again after its upload")
