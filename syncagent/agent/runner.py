@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from syncagent.compass import AuthenticationFailed
+from syncagent.ledger import LedgerError
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,12 @@ class MappingRunner:
             self.on_fatal(exc)
             self.stop_event.set()
             return False
+        except LedgerError as exc:
+            # Its message says what and why (a full or locked disk): no traceback.
+            log.error(
+                "%s: the %s pass failed; retrying later: %s", self.name, kind, exc
+            )
+            retry = True
         except Exception:
             log.exception("%s: the %s pass failed; retrying later", self.name, kind)
             retry = True

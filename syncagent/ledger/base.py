@@ -153,8 +153,17 @@ def upgrade_ledger(url: str) -> tuple[str | None, str | None]:
         ) from exc
 
 
+WRITES = "syncagent_writes"
+"""Execution option of the connections that write the ledger."""
+
+
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A write transaction takes the write lock at once, waiting (busy_timeout) for a
+    # writer of another process to finish; begun as a read, its first write could
+    # only fail at once ("database is locked"), as SQLite does not wait on a lock a
+    # reader upgrades to.
+    immediate = connection.get_execution_options().get(WRITES, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class LedgerBase:
@@ -192,6 +201,8 @@ class LedgerBase:
                 f"cannot open the ledger at {safe_url(url)}: {reason_of(exc)}"
             ) from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer = self.engine.execution_options(**{WRITES: True})
+        self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
         self._write_lock = threading.RLock()
         self._group = GroupCommit(self._core)
 
@@ -202,7 +213,7 @@ class LedgerBase:
     @contextmanager
     def _write(self) -> Iterator[Session]:
         try:
-            with self._write_lock, self._sessions.begin() as session:
+            with self._write_lock, self._write_sessions.begin() as session:
                 yield session
         except SQLAlchemyError as exc:
             raise LedgerError(
@@ -214,7 +225,7 @@ class LedgerBase:
         """A write transaction on a plain connection: the hot paths of an upload
         need no ORM objects, and each costs a fraction of an ORM session."""
         try:
-            with self._write_lock, self.engine.begin() as connection:
+            with self._write_lock, self._writer.begin() as connection:
                 yield connection
         except SQLAlchemyError as exc:
             raise LedgerError(

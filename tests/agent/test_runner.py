@@ -11,6 +11,7 @@ import pytest
 
 from syncagent.agent.runner import MappingRunner
 from syncagent.compass import AuthenticationFailed
+from syncagent.ledger import LedgerError
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -143,6 +144,33 @@ def test_a_crashing_pass_is_logged_and_retried() -> None:
     assert wait_for(lambda: len(calls) == 2)
     runner.stop()
     assert runner.join(5)
+
+
+def test_a_ledger_error_is_one_line_and_the_pass_is_retried(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[int] = []
+
+    def locked(stop: threading.Event) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise LedgerError("cannot write the ledger at sqlite:///l.db: disk is full")
+        return False
+
+    runner = MappingRunner("m", {"upload": locked}, lambda e: None, retry_first=0.05)
+    with caplog.at_level(logging.ERROR, logger="syncagent.agent.runner"):
+        runner.start()
+        runner.request("upload", "start")
+        assert wait_for(lambda: len(calls) == 2)
+        runner.stop()
+        assert runner.join(5)
+
+    [error] = caplog.records
+    assert error.getMessage() == (
+        "m: the upload pass failed; retrying later: cannot write the ledger at "
+        "sqlite:///l.db: disk is full"
+    )
+    assert error.exc_info is None  # no traceback for an error that says it all
 
 
 def test_refused_credentials_are_fatal() -> None:

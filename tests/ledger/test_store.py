@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -173,3 +176,26 @@ def test_a_migration_cut_short_by_a_full_disk_leaves_nothing_half_done(
     roomy = Ledger(url)  # space is back: the migration runs from the start
 
     assert current_revision(roomy.engine) == migrate.head_revision(roomy.engine)
+
+
+def test_a_write_waits_for_another_process_holding_the_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = Ledger(f"sqlite:///{path}")
+    try:
+        mapping_id = ledger.ensure_mapping("/media", 1001)
+        # A `sync` elsewhere, holding the write lock for a moment.
+        other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE mappings SET folder_id = folder_id")
+        releaser = threading.Timer(1.5, other.execute, ["COMMIT"])
+        releaser.start()
+        started = time.monotonic()
+
+        # Reads first, then writes: begun as a read, it could not wait.
+        ledger.start_pass(mapping_id, "upload", "host:1:a", lambda owner: True)
+
+        assert time.monotonic() - started >= 1.0  # it waited, and then went on
+        releaser.join()
+        other.close()
+    finally:
+        ledger.close()
