@@ -168,3 +168,19 @@ def db_upgrade(config_path: Path | None) -> None:
         click.echo(f"ledger schema is up to date ({after})")
     else:
         click.echo(f"ledger schema upgraded from {before or 'nothing'} to {after}")
+
+
+@db.command("forget")
+@config_option
+@click.argument("local", type=click.Path(path_type=Path))
+def db_forget(config_path: Path | None, local: Path) -> None:
+    """Forget what the mapping of the folder LOCAL synced, so that its next pass
+    takes the folder as new. For a folder emptied or replaced on purpose, which
+    passes refuse as an unmounted share. Nothing in Compass changes.
+
+    Exit status: 0 done, 1 an agent runs on the ledger, 2 LOCAL is no mapping's.
+    """
+    from syncagent.commands.forget import forget_mapping
+
+    config = _load(config_path, need_password=False)
+    sys.exit(forget_mapping(config, local))

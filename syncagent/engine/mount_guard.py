@@ -2,10 +2,13 @@
 
 While a share is not mounted, its mount point is an ordinary folder: empty, or holding
 a new disk's `lost+found`, a `.DS_Store`, a file someone saved there meanwhile. Taken
-at its word, it says every synced file was deleted, and a mapping that removes assets
-(or a two-way one, which keeps deletes from coming back down) would act on all of
-them. A folder in which not one synced file is left, under its path or under another
-name (its inode), is taken for such a mount point instead.
+at its word, it says every synced file was deleted: a mapping that removes assets
+would remove them all, one that keeps them would forget them all (and hash the whole
+share again once it is back, duplicating assets revised meanwhile), a two-way one
+would keep them from coming back down, and a mirror would download the whole library
+into the mount point. A folder in which not one synced file is left, under its path
+or under another name (its inode), is taken for such a mount point instead; a drop
+box, which empties itself, is the exception.
 """
 
 from __future__ import annotations
@@ -14,6 +17,16 @@ from collections.abc import Callable, Iterable, Mapping
 
 from syncagent.engine.scanner import LocalFile
 from syncagent.ledger import EntryRecord
+
+
+def unmounted_message(root: object) -> str:
+    """What a pass stopped by looks_unmounted() says, with the way out."""
+    return (
+        f"{root}: not one of the files synced with this folder is left in it; "
+        "nothing is forgotten, removed or pulled (is the share or disk unmounted? "
+        f"If you emptied it on purpose, `syncagent db forget {root}` starts this "
+        "mapping afresh)"
+    )
 
 
 def looks_unmounted(

@@ -36,7 +36,7 @@ from syncagent.engine.download import (
 )
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.local_view import LocalView, scan_local
-from syncagent.engine.mount_guard import looks_unmounted
+from syncagent.engine.mount_guard import looks_unmounted, unmounted_message
 from syncagent.engine.problems import FileProblem
 from syncagent.engine.progress import Progress
 from syncagent.engine.proxy_plan import ProxyPlan
@@ -133,16 +133,8 @@ class PullPass:
         )
         local = scan_local(self.mapping.local_root)
         synced = self.ledger.entries(self.mapping_id)
-        if self.mapping.uploads and looks_unmounted(
-            local.files, synced.values(), self.rules.covers
-        ):
-            # Two-way: the upload side would take every file for deleted here.
-            self.report.fatal = (
-                f"{self.mapping.local_root}: not one of the files synced into this "
-                "folder is left in it; nothing is pulled into it (is the share "
-                "unmounted? If you emptied it on purpose, remove the assets in "
-                "Compass)"
-            )
+        if looks_unmounted(local.files, synced.values(), self.rules.covers):
+            self.report.fatal = unmounted_message(self.mapping.local_root)
             return
         plan = self._plan(remote, local, root, synced)
         self.report.unchanged = plan.unchanged
@@ -180,17 +172,14 @@ class PullPass:
         if root.exists() and not root.is_dir():
             self.report.fatal = f"{root}: not a folder"
             return False
-        # Two-way only: a mirror may be refilled from Compass, but an empty two-way
-        # root would have its emptiness sent back up.
-        synced_count = (
-            self.ledger.count_entries(self.mapping_id) if self.mapping.uploads else 0
-        )
-        if synced_count and not root.exists():
-            # It held synced files: a share not mounted, or a folder moved away.
-            # Making an empty one would read as "everything was deleted here".
+        if not root.exists() and self.ledger.count_entries(self.mapping_id):
+            # It held synced files: a share or disk not mounted, or a folder moved
+            # away. Made again, it would be filled with the whole library (or, two
+            # way, read as "everything was deleted here").
             self.report.fatal = (
                 f"{root}: the local folder is gone; it is not made again while the "
-                "ledger has files synced from it (mount it or move it back)"
+                "ledger has files synced with it (mount it or move it back, or "
+                f"`syncagent db forget {root}` starts this mapping afresh)"
             )
             return False
         if not self.dry_run:

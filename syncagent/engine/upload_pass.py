@@ -16,7 +16,7 @@ from syncagent.compass import (
 from syncagent.engine.adoption import Adopted
 from syncagent.engine.folders import FolderMap
 from syncagent.engine.identity import owner_is_alive
-from syncagent.engine.mount_guard import looks_unmounted
+from syncagent.engine.mount_guard import looks_unmounted, unmounted_message
 from syncagent.engine.planner import UploadPlan, parent_of, plan_upload_pass
 from syncagent.engine.problems import FileProblem
 from syncagent.engine.report import PassReport
@@ -70,22 +70,11 @@ class UploadPass(RenameSteps):
         tree = scan_tree(self.root, self.rules)
         synced = self.ledger.entries(self.mapping_id)
         in_flight = {u.rel_path for u in self.ledger.uploads(self.mapping_id)}
-        # Only where an empty root would cost something: assets removed from
-        # Compass, or (two-way) every file kept from coming back down.
-        guarded = self.mapping.on_local_delete == "remove" or self.mapping.downloads
-        # A root that cannot be listed sees nothing deleted: its own error says why.
-        listed = "" not in tree.unseen
-        if (
-            guarded
-            and listed
-            and looks_unmounted(tree.files, synced.values(), self.rules.covers)
-        ):
-            self.report.fatal = (
-                f"{self.root}: not one of the files synced from this folder is left "
-                "in it; nothing is forgotten or removed in Compass (is the share "
-                "unmounted? If you emptied it on purpose, remove the assets in "
-                "Compass)"
-            )
+        # A drop box empties itself; a root that cannot be listed sees nothing
+        # deleted (its own error says why).
+        guarded = self.mapping.mode != "dropbox" and "" not in tree.unseen
+        if guarded and looks_unmounted(tree.files, synced.values(), self.rules.covers):
+            self.report.fatal = unmounted_message(self.root)
             return
         plan = plan_upload_pass(
             tree,

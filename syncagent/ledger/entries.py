@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from syncagent.ledger.base import (
@@ -16,7 +16,14 @@ from syncagent.ledger.base import (
     safe_url,
     utcnow,
 )
-from syncagent.ledger.models import Entry, Mapping, Upload
+from syncagent.ledger.models import (
+    Entry,
+    Failure,
+    Mapping,
+    ProxyFile,
+    Upload,
+    WithheldAsset,
+)
 from syncagent.ledger.records import EntryRecord
 from syncagent.ledger.statements import ENTRY_COLUMNS
 
@@ -171,6 +178,20 @@ class EntriesMixin(LedgerBase):
             return
         with self._write() as session:
             session.execute(insert(Entry), rows)
+
+    def forget_mapping(self, mapping_id: int) -> int:
+        """Forget what a mapping synced (entries, withheld deletes, proxies, and
+        failures), so its next pass takes the folder as new; return the files
+        forgotten. Uploads in flight stay, to be resumed."""
+        with self._write() as session:
+            files = session.scalar(
+                select(func.count())
+                .select_from(Entry)
+                .where(Entry.mapping_id == mapping_id, Entry.kind == "file")
+            )
+            for table in (Entry, WithheldAsset, ProxyFile, Failure):
+                session.execute(delete(table).where(table.mapping_id == mapping_id))
+        return int(files or 0)
 
     def remove_entries(self, mapping_id: int, rel_paths: Iterable[str]) -> None:
         """Forget entries (their files are gone on the side that matters)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import subprocess
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from syncagent.emulator.server import EmulatorServer
 from tests.e2e.compass_writer import CompassWriter
 from tests.e2e.support import (
+    SYNCAGENT,
     RemoteView,
     assert_mirrored,
     md5_file,
@@ -445,8 +447,16 @@ def _mount_point(root: Path, shape: str) -> None:
         {"direction": "both", "on_local_delete": "remove"},
         {"direction": "upload", "on_local_delete": "remove"},
         {"direction": "both"},
+        {"direction": "upload"},
+        {"direction": "download"},
     ],
-    ids=["two-way removing", "upload removing", "two-way keeping"],
+    ids=[
+        "two-way removing",
+        "upload removing",
+        "two-way keeping",
+        "upload keeping",
+        "mirror",
+    ],
 )
 def test_an_unmounted_root_changes_nothing_in_compass_nor_in_the_ledger(
     tmp_path: Path,
@@ -459,6 +469,10 @@ def test_an_unmounted_root_changes_nothing_in_compass_nor_in_the_ledger(
     (root / "sub").mkdir(parents=True)
     for name in ("a.txt", "b.txt", "sub/c.txt"):
         (root / name).write_text(name)
+    uploaded = write_config(
+        tmp_path, emulator.url, [{"local": "share", "folder_id": 1001}]
+    )
+    assert run_sync(uploaded).returncode == 0
     config = write_config(
         tmp_path, emulator.url, [{"local": "share", "folder_id": 1001, **mapping}]
     )
@@ -622,25 +636,49 @@ def test_a_folder_that_cannot_be_listed_removes_nothing_in_compass(
     assert (again.mapping["unchanged"], again.mapping["uploaded"]) == (2, 0)
 
 
-def test_an_upload_mapping_that_keeps_assets_may_be_emptied(
-    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+@pytest.mark.parametrize("direction", ["upload", "download"])
+def test_a_folder_emptied_on_purpose_is_started_afresh_by_db_forget(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, direction: str
 ) -> None:
     root = tmp_path / "media"
     root.mkdir()
     for name in ("a.txt", "b.txt"):
         (root / name).write_text(name)
-    config = write_config(
+    upload = write_config(
         tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
     )
-    assert run_sync(config).returncode == 0
+    assert run_sync(upload).returncode == 0
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [{"local": "media", "folder_id": 1001, "direction": direction}],
+    )
     for name in ("a.txt", "b.txt"):
         (root / name).unlink()
 
-    result = run_sync(config)
+    refused = run_sync(config)
 
-    assert result.returncode == 0, result.summary
-    assert result.mapping["forgotten"] == 2
+    assert refused.returncode == 1
+    fatal = refused.mapping["fatal"]
+    assert "not one of the files synced with this folder is left in it" in fatal
+    assert f"`syncagent db forget {root}` starts this mapping afresh" in fatal
+    assert not any(root.iterdir())  # a mirror pulled nothing into it either
+
+    forget = subprocess.run(
+        [*SYNCAGENT, "db", "forget", "--config", str(config), str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert forget.returncode == 0, forget.stderr
+    assert forget.stdout.startswith(f"forgot 2 files synced with {root};")
+    afresh = run_sync(config)
+    assert afresh.returncode == 0, afresh.summary
     assert sorted(view.tree(1001)) == ["a.txt", "b.txt"]  # kept in Compass
+    if direction == "download":
+        assert afresh.mapping["downloaded"] == 2
+        assert sorted(p.name for p in root.iterdir()) == ["a.txt", "b.txt"]
 
 
 def test_a_new_exclude_forgets_files_but_removes_no_asset(
