@@ -99,6 +99,9 @@ class TransferConfig:
     part_size: int = 8 * 1024 * 1024
     concurrency: int = 4
     memory_limit: int = 32 * 1024 * 1024
+    ingest_wait: float = 60.0
+    """How long an upload waits for Compass to show its file once completed; past
+    that, the next pass verifies it."""
 
 
 @dataclass(frozen=True)
@@ -399,7 +402,9 @@ class _Reader:
 
     def transfer(self, raw: dict[str, Any]) -> TransferConfig:
         table = self.table(
-            raw, "transfer", {"part_size", "concurrency", "memory_limit"}
+            raw,
+            "transfer",
+            {"part_size", "concurrency", "memory_limit", "ingest_wait"},
         )
         part_size = self.size(table.get("part_size", "8MiB"), "transfer.part_size")
         if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
@@ -411,7 +416,8 @@ class _Reader:
         if not 1 <= concurrency <= 64:
             raise self.fail("transfer.concurrency", "must be between 1 and 64")
         memory = self.size(table.get("memory_limit", "32MiB"), "transfer.memory_limit")
-        return TransferConfig(part_size, concurrency, memory)
+        wait = self.duration(table.get("ingest_wait", 60), "transfer.ingest_wait", 1)
+        return TransferConfig(part_size, concurrency, memory, wait)
 
     def agent(self, raw: dict[str, Any]) -> AgentConfig:
         known = {

@@ -83,6 +83,7 @@ def open_runtime(
             part_size=transfer.part_size,
             concurrency=transfer.concurrency,
             memory_limit=transfer.memory_limit,
+            ingest_wait=transfer.ingest_wait,
             progress=progress or NoProgress(),
         )
         runtime = Runtime(config, client, ledger, uploader, owner)

@@ -53,7 +53,7 @@ MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
 URL_BATCH = 100
 PART_ATTEMPTS = 4
-COMPLETE_WAIT_SECONDS = 120.0
+COMPLETE_WAIT_SECONDS = 60.0
 LEASE = timedelta(minutes=10)
 
 
@@ -239,11 +239,13 @@ class Uploader:
         concurrency: int,
         memory_limit: int,
         progress: Progress,
+        ingest_wait: float = COMPLETE_WAIT_SECONDS,
     ) -> None:
         self.client = client
         self.ledger = ledger
         self.owner = owner
         self.part_size = part_size
+        self.ingest_wait = ingest_wait
         self.progress = progress
         self.counters = Counters()
         self.budget = BufferBudget(max(memory_limit, MIN_PART_SIZE))
@@ -663,6 +665,13 @@ class Uploader:
                     self.ledger.reset_upload(upload.upload_id, state="created")
                 raise
         asset = self._await_complete(upload)
+        if not self._matches(asset, upload) and self._still_ingesting(asset, upload):
+            # Compass took every byte and is still making them the asset's file:
+            # the upload stays "completing", and the next pass looks again.
+            raise TransientError(
+                f"Compass is still ingesting it (asset {asset.asset_id}, not shown "
+                f"after {self.ingest_wait:.0f} s); the next pass verifies it"
+            )
         if not self._matches(asset, upload):
             self.ledger.reset_upload(upload.upload_id, state="created")
             raise IntegrityError(
@@ -675,7 +684,7 @@ class Uploader:
     def _await_complete(self, upload: UploadRecord) -> AssetItem:
         """The asset once Compass shows it complete with our checksum, or at timeout."""
         assert upload.asset_id is not None
-        deadline = time.monotonic() + COMPLETE_WAIT_SECONDS
+        deadline = time.monotonic() + self.ingest_wait
         delay = 0.05
         while True:
             asset = self.client.get_asset(upload.asset_id)
@@ -683,6 +692,16 @@ class Uploader:
                 return asset
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    def _still_ingesting(self, asset: AssetItem, upload: UploadRecord) -> bool:
+        """Whether a completed upload's asset shows what it showed before: not
+        complete yet (a new asset), or the previous version (a revision)."""
+        if asset.status != "complete":
+            return True
+        if upload.kind != "revision":
+            return False
+        previous = self.ledger.entry(upload.mapping_id, upload.rel_path)
+        return previous is not None and asset.checksum == previous.checksum
 
     @staticmethod
     def _matches(asset: AssetItem, upload: UploadRecord) -> bool:

@@ -31,6 +31,7 @@ def write_config(
     extra: str = "",
     username: str = "demo",
     password: str = "demo",
+    ingest_wait: str | None = None,
 ) -> Path:
     """Write an agent.toml for the given Compass URL and mappings."""
     lines = [
@@ -45,6 +46,8 @@ def write_config(
         f'part_size = "{part_size}"',
         f"concurrency = {concurrency}",
     ]
+    if ingest_wait is not None:
+        lines.append(f'ingest_wait = "{ingest_wait}"')
     for mapping in mappings:
         lines.append("[[mapping]]")
         lines.extend(f"{key} = {json.dumps(value)}" for key, value in mapping.items())

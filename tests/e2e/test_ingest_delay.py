@@ -105,3 +105,49 @@ def test_sync_waits_for_an_asynchronous_ingest(
     assets = assert_mirrored(root, view, 1001)
     _assert_recorded(config, root, assets)
     view.close()
+
+
+def test_an_ingest_longer_than_the_wait_is_verified_by_the_next_run(
+    tmp_path: Path,
+) -> None:
+    server = EmulatorServer(data_dir=tmp_path / "emulator", ingest_delay=3.0)
+    server.start()
+    try:
+        root = tmp_path / "media"
+        _make_tree(root)
+        config = write_config(
+            tmp_path,
+            server.url,
+            [{"local": "media", "folder_id": 1001}],
+            ingest_wait="1s",
+        )
+        view = RemoteView(server.url)
+
+        waiting = run_sync(config)
+
+        assert waiting.returncode == 1
+        reasons = set(waiting.failures().values())
+        assert len(waiting.failures()) == 6
+        assert all("Compass is still ingesting it" in r for r in reasons), reasons
+        sent = view.stats()["part_bytes_received"]
+
+        time.sleep(3.0)  # the ingest is done
+        verified = run_sync(config)
+
+        assert verified.returncode == 0, verified.failures()
+        assert view.stats()["part_bytes_received"] == sent  # nothing sent again
+        assets = assert_mirrored(root, view, 1001)  # each file once, complete
+        _assert_recorded(config, root, assets)
+
+        # A revision: until it is in, the asset shows the version before it.
+        (root / "day 0" / "clip_0.dat").write_bytes(b"a new version of the clip")
+        revising = run_sync(config)
+        assert list(revising.failures()) == ["day 0/clip_0.dat"]
+        time.sleep(3.0)
+        revised = run_sync(config)
+
+        assert revised.returncode == 0, revised.failures()
+        _assert_recorded(config, root, assert_mirrored(root, view, 1001))
+        view.close()
+    finally:
+        server.stop()
