@@ -624,9 +624,14 @@ class Uploader:
                         urls.get(part.number), part.data, part.md5()
                     )
                     break
-                except UrlExpired:
+                except UrlExpired as exc:
                     if attempt == PART_ATTEMPTS:
-                        raise
+                        # Fresh URLs refused again and again: a clock or storage
+                        # trouble on Compass's side, which passes; not the file's.
+                        raise TransientError(
+                            f"{exc} ({PART_ATTEMPTS} fresh part URLs in a row); the "
+                            "upload resumes at the next pass"
+                        ) from exc
                     urls.renew(part.number)
                 except IntegrityError as exc:
                     if attempt == PART_ATTEMPTS:

@@ -239,3 +239,33 @@ def test_a_drop_still_open_for_writing_waits_for_its_writer(
     [asset] = view.tree(1001)["render.mov"]
     assert asset["size"] == len(first + rest)
     assert not render.exists()
+
+
+def test_part_urls_refused_again_and_again_leave_a_drop_for_the_next_pass(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    view = RemoteView(emulator.url)
+    root = tmp_path / "inbox"
+    root.mkdir()
+    (root / "clip.mov").write_bytes(b"frames " * 1000)
+    paused = time.time() - 60
+    os.utime(root / "clip.mov", (paused, paused))
+    mapping = {"local": "inbox", "folder_id": 1001, "mode": "dropbox"}
+    config = write_config(tmp_path, emulator.url, [{**mapping, "after_ingest": "move"}])
+    view.set_faults("part:url_expired@1.0")  # a clock or storage trouble there
+    try:
+        refused = run_sync(config)
+    finally:
+        view.clear_faults()
+
+    assert refused.returncode == 1
+    [reason] = refused.failures().values()
+    assert "fresh part URLs in a row); the upload resumes at the next pass" in reason
+    assert (root / "clip.mov").exists()  # not moved to failed/: nothing to fix
+    assert not (root / "failed").exists()
+
+    again = run_sync(config)
+
+    assert again.returncode == 0, again.failures()
+    assert (root / "done" / "clip.mov").exists()
+    assert sorted(view.tree(1001)) == ["clip.mov"]
