@@ -137,7 +137,8 @@ def status(config_path: Path | None, as_json: bool) -> None:
     """Show each mapping's synced, pending, in-flight and failed files, the last
     passes, and whether an agent is running. Safe while the agent runs.
 
-    Exit status: 0 nothing failed, 1 some files failed, 2 configuration error.
+    Exit status: 0 all well, 1 some files failed or a mapping is not syncing (its
+    last pass could not run), 2 configuration error.
     """
     from syncagent.commands.status import show_status
 

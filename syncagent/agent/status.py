@@ -75,6 +75,8 @@ class MappingStatus:
     uploads: list[UploadStatus] = field(default_factory=list)
     last_passes: dict[str, dict[str, Any]] = field(default_factory=dict)
     problem: str | None = None
+    stopped: str | None = None
+    """Why the latest pass of a kind could not run ('upload: ...'), if it could not."""
 
 
 @dataclass
@@ -84,6 +86,11 @@ class Status:
     agent_running: bool
     processes: list[ProcessStatus]
     mappings: list[MappingStatus]
+
+    @property
+    def troubled(self) -> bool:
+        """Whether any mapping has failed entries or stopped short."""
+        return any(m.failed or m.problem or m.stopped for m in self.mappings)
 
     @property
     def failed(self) -> int:
@@ -141,11 +148,22 @@ def _mapping_status(mapping: MappingConfig, ledger: Ledger) -> MappingStatus:
         _read_ledger(status, ledger, mapping_id)
     _add_failed_drops(status, mapping)
     if not mapping.local_root.is_dir():
-        status.problem = "the local folder does not exist"
+        if mapping.uploads or status.synced:  # else the first pull makes it
+            status.problem = "the local folder does not exist"
     elif mapping.uploads:
         status.pending = _pending(status, mapping, ledger, mapping_id)
+    status.stopped = _stopped_short(status)
     status.failed = len(status.failures)
     return status
+
+
+def _stopped_short(status: MappingStatus) -> str | None:
+    """Why the latest pass of a kind could not run, if it could not: the mapping
+    is not syncing (an unmounted share, Compass unreachable, a permission)."""
+    for kind, last in sorted(status.last_passes.items()):
+        if last["outcome"] == "error" and last["fatal"]:
+            return f"{kind}: {last['fatal']}"
+    return None
 
 
 def _read_ledger(status: MappingStatus, ledger: Ledger, mapping_id: int) -> None:

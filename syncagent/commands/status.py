@@ -1,6 +1,7 @@
 """`syncagent status`: per mapping, what is synced, pending, in flight and failed.
 
-Exit status: 0 nothing failed, 1 some entries failed (listed), 2 configuration error.
+Exit status: 0 nothing failed, 1 some entries failed or a mapping's last pass could not
+run (listed), 2 configuration error.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def show_status(config: Config, *, as_json: bool) -> int:
         sys.stdout.write("\n")
     else:
         print_status(status, sys.stdout)
-    return 1 if status.failed else 0
+    return 1 if status.troubled else 0
 
 
 def _never_made(ledger_url: str) -> bool:

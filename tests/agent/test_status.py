@@ -189,3 +189,7 @@ def test_a_pass_that_stopped_short_says_why(tmp_path: Path) -> None:
     [line] = [x for x in out.getvalue().splitlines() if "last upload pass" in x]
     assert line.startswith("  last upload pass: error at ")
     assert line.endswith(f": {why}")
+    # A mapping not syncing is trouble for a monitor, with no file failed.
+    [plain] = [m for m in status.mappings if m.local_root.endswith("plain")]
+    assert (plain.failed, plain.stopped) == (0, f"upload: {why}")
+    assert status.troubled

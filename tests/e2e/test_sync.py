@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -486,6 +487,16 @@ def test_an_unmounted_root_changes_nothing_in_compass_nor_in_the_ledger(
     for result in (missing, unmounted):
         assert result.returncode == 1
         assert all(m["fatal"] for m in result.summary["mappings"]), result.summary
+    # What monitoring reads says it too: this mapping is not syncing.
+    status = subprocess.run(
+        [*SYNCAGENT, "status", "--config", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert status.returncode == 1, status.stdout
+    [watched] = json.loads(status.stdout)["mappings"]
+    assert watched["stopped"].startswith(("upload: ", "pull: ")), watched
     synced_names = {"a.txt", "b.txt", "c.txt"}
     assert not synced_names & {p.name for p in root.rglob("*")}  # none pulled there
     assert sorted(view.tree(1001)) == ["a.txt", "b.txt", "sub/c.txt"]
