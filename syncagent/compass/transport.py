@@ -327,7 +327,10 @@ class Session:
                         f"{elapsed:.0f} s: {retry.error.message}",
                         status=retry.error.status,
                     ) from retry.error
-                log.warning(
+                # A retry is no trouble yet (the call that finally fails says so, as
+                # an error): the first is told, the rest only at -v.
+                log.log(
+                    logging.INFO if attempt == 1 else logging.DEBUG,
                     "%s %s: %s; retrying in %.1f s (attempt %d of %d)",
                     method,
                     what,

@@ -102,6 +102,19 @@ def test_transient_statuses_are_retried_with_retry_after_honoured() -> None:
     assert 0 <= sleeps[2] <= 0.02
 
 
+def test_retries_are_told_once_per_call_and_no_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    busy = [reply(503, {"errors": ["busy"]}) for _ in range(3)]
+    script = Script([*busy, reply(200, {"ok": True})])
+    caplog.set_level(logging.DEBUG, logger="syncagent.compass.transport")
+
+    session_for(script).call("GET", "/api/v1/vocabularies")
+
+    retries = [r for r in caplog.records if "retrying in" in r.getMessage()]
+    assert [r.levelno for r in retries] == [logging.INFO, logging.DEBUG, logging.DEBUG]
+
+
 @pytest.mark.parametrize(
     ("status", "error"),
     [
