@@ -119,12 +119,23 @@ class Counters:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._sent_by: dict[int, int] = {}
 
-    def add(self, *, read: int = 0, sent: int = 0) -> None:
-        """Count bytes read from local files and bytes sent in parts."""
+    def add(
+        self, *, read: int = 0, sent: int = 0, upload_id: int | None = None
+    ) -> None:
+        """Count bytes read from local files and bytes sent in parts (for
+        `upload_id`, when given, so that each upload knows what it sent)."""
         with self._lock:
             self.bytes_read += read
             self.bytes_sent += sent
+            if upload_id is not None:
+                self._sent_by[upload_id] = self._sent_by.get(upload_id, 0) + sent
+
+    def sent_for(self, upload_id: int) -> int:
+        """Bytes one upload has sent so far in this run; forgets them."""
+        with self._lock:
+            return self._sent_by.pop(upload_id, 0)
 
 
 class _UrlBook:
@@ -353,7 +364,7 @@ class Uploader:
         flight, and the upload resumes from there on the next run.
         """
         started = time.monotonic()
-        sent_before = self.counters.bytes_sent
+        self.counters.sent_for(upload.upload_id)  # what a stopped try left
         try:
             stream = open(root / upload.rel_path, "rb")  # noqa: SIM115
         except FileNotFoundError:
@@ -380,7 +391,7 @@ class Uploader:
             kind=upload.kind,
             asset_id=asset.asset_id,
             size=upload.file_size,
-            bytes_sent=self.counters.bytes_sent - sent_before,
+            bytes_sent=self.counters.sent_for(upload.upload_id),
             seconds=time.monotonic() - started,
         )
 
@@ -639,7 +650,7 @@ class Uploader:
                     log.warning("part %d: %s; sending it again", part.number, exc)
         finally:
             part.release()
-        self.counters.add(sent=len(part.data))
+        self.counters.add(sent=len(part.data), upload_id=upload.upload_id)
         self.progress.bytes_sent(len(part.data))
         confirm((part.number, part.md5(), len(part.data)))
 
