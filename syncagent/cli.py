@@ -117,8 +117,9 @@ def sync(config_path: Path | None, dry_run: bool, as_json: bool, verbose: int) -
 def run(config_path: Path | None, log_format: str, verbose: int) -> None:
     """Run the agent: watch the mappings and sync what settles, until stopped.
 
-    SIGINT, SIGTERM or SIGHUP stop it: files in flight get `shutdown_timeout` to
-    finish, and whatever is left resumes at the next start. Exit status: 0 stopped by
+    SIGINT, SIGTERM or SIGHUP stop it: no new file or part starts, the parts on their
+    way get `shutdown_timeout` to arrive, and the rest resumes at the next start from
+    the parts already confirmed. Exit status: 0 stopped by
     a signal, 1 another agent runs on the ledger, 2 configuration or credentials error.
     """
     from syncagent.commands.run import run_agent
