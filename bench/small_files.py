@@ -9,13 +9,15 @@ script with `--peer`), and the CPU each used is printed per file.
 
     python3 dev.py bench small_files [--files N] [--size BYTES] [--runs R]
 
-Known gap (December 2026, 2-core machine): syncagent reaches about 0.72 of the peer
-(target 0.8). Both processes are bound by one core each through the GIL; per file the
-agent spends about 4.6 ms of CPU against the peer's 3.1-3.4 ms. The difference is
-what the peer leaves out by design: two ledger checkpoints per file (before
-`complete`, and once verified), the scan and plan, per-file logging, thread
-handoffs between the workers, and the start of the command (imports, ledger, login:
-about 0.5 s).
+Known gap (December 2026, 2-core machine): syncagent reaches about 0.67 of the peer
+(target 0.8), 163 against 245 files/s. Timed as a whole command, the peer runs
+faster than it did timed inside this process (about 238 files/s then, 0.74 for
+syncagent). Per file the agent spends about 4.8 ms of CPU against the peer's 3.1 ms,
+and the emulator serves both at about 3.5-3.9 ms. The difference is what the peer
+leaves out by design: two ledger checkpoints per file (before `complete`, and once
+verified), the scan and plan, per-file logging, thread handoffs between the workers
+and the GIL waits they bring, and the start of the command (imports, ledger, login:
+about 0.55 s of CPU).
 """
 
 from __future__ import annotations

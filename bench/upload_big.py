@@ -7,12 +7,12 @@ end. Also prints the peak resident memory of the agent and of the emulator.
 
     python3 dev.py bench upload_big [--size-mib 1024] [--runs 3]
 
-Known gap (December 2026, 2-core machine): syncagent reaches about 0.68 of curl
+Known gap (December 2026, 2-core machine): syncagent reaches about 0.66-0.68 of curl
 (target 0.85). Its path hashes every byte four times (part and whole-file MD5 in the
 agent, part MD5 and whole-file MD5 in the emulator) where curl's hashes it once, and
 on this VM the emulator spends about 3 s of kernel CPU per GiB copying what it
 receives into the page cache on either path. With both cores busy the bound printed
-below is about 0.81; the rest of the gap is time when the emulator, near one core
+below is about 0.78-0.81; the rest of the gap is time when the emulator, near one core
 busy, keeps the agent waiting.
 """
 
