@@ -164,13 +164,18 @@ def counter_words(label: str, count: int) -> str:
     return label.replace("_", " ")
 
 
+def counted(report: PassReport) -> list[str]:
+    """Each counter of a pass that is not zero, in words ("3 uploaded")."""
+    labels = _PULL_LABELS if isinstance(report, PullReport) else _UPLOAD_LABELS
+    return [
+        f"{value} {counter_words(label, value)}"
+        for label in labels
+        if (value := getattr(report, label))
+    ]
+
+
 def _describe(report: PassReport) -> str:
-    parts = []
-    pulled = isinstance(report, PullReport)
-    for label in _PULL_LABELS if pulled else _UPLOAD_LABELS:
-        value = getattr(report, label)
-        if value:
-            parts.append(f"{value} {counter_words(label, value)}")
+    parts = counted(report)
     if not parts and not report.failures and report.fatal is None:
         files = "file" if report.unchanged == 1 else "files"
         return f"nothing to do ({report.unchanged} {files} in sync)"

@@ -17,7 +17,7 @@ from functools import partial
 from syncagent.agent.runner import MappingRunner
 from syncagent.agent.scheduler import PassScheduler
 from syncagent.config import MappingConfig
-from syncagent.display import counter_words
+from syncagent.display import counted
 from syncagent.engine.dropbox import ingest_mapping, moves_on_ingest
 from syncagent.engine.progress import NoProgress
 from syncagent.engine.report import PassReport
@@ -26,21 +26,6 @@ from syncagent.watch import MappingWatcher
 
 log = logging.getLogger(__name__)
 
-_COUNTERS = (
-    "uploaded",
-    "revised",
-    "touched",
-    "renamed",
-    "moved",
-    "removed",
-    "forgotten",
-    "downloaded",
-    "updated",
-    "restored",
-    "conflicts",
-    "trashed",
-    "proxies",
-)
 # The scheduler's job per kind of pass: pulls on `pull_interval`, upload passes (full
 # rescans) on `rescan_interval`.
 _JOBS = {"pull": "pull", "upload": "rescan"}
@@ -192,8 +177,7 @@ def _log_report(report: PassReport) -> None:
     if report.fatal is not None:
         log.error("%s: pass stopped: %s", report.local_root, report.fatal)
         return
-    counts = {c: getattr(report, c, 0) for c in _COUNTERS}
-    done = [f"{n} {counter_words(c, n)}" for c, n in counts.items() if n]
+    done = counted(report)
     if report.failures:
         done.append(f"{len(report.failures)} failed")
     if not done:
