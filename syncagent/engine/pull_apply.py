@@ -24,6 +24,7 @@ from syncagent.engine.pull_ops import (
     MakeDir,
     Move,
     MoveDir,
+    file_entry,
     join,
     parent_of,
 )
@@ -193,7 +194,7 @@ class PullApplier:
                     self._keep_both(got, op.rel_path, op.asset, agreed)
                     return
         origin = op.expect.origin if op.expect is not None else "remote"
-        entry = _file_entry(op.rel_path, op.asset, placed, origin)
+        entry = file_entry(op.rel_path, op.asset, placed, origin)
         if op.forget and op.forget != op.rel_path:
             self.ledger.rename_entry(self.mapping_id, op.forget, entry)
         else:
@@ -268,26 +269,6 @@ def _place_new(got: Fetched, name: str, rel_path: str) -> Identity:
                 rel_path, f"{rel_path} is a symbolic link or not a regular file"
             ) from None
         raise
-
-
-def _file_entry(
-    rel_path: str, asset: RemoteAsset, placed: Identity, origin: str
-) -> EntryRecord:
-    """The entry of a placed download: the local stat the upload pass compares, and
-    Compass's checksum, so neither side sees a change."""
-    return EntryRecord(
-        rel_path=rel_path,
-        kind="file",
-        folder_id=asset.folder_id,
-        asset_id=asset.asset_id,
-        remote_name=asset.name,
-        size=placed.size,
-        mtime_ns=placed.mtime_ns,
-        inode=placed.inode,
-        checksum=asset.checksum,
-        remote_updated_at=asset.updated_at,
-        origin=origin,
-    )
 
 
 def _with_remote_version(entry: EntryRecord, asset: RemoteAsset) -> EntryRecord:

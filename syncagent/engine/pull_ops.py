@@ -4,6 +4,7 @@ helpers the planner and the executors share."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from syncagent.engine.remote_tree import RemoteAsset, RemoteFolder
 from syncagent.engine.scanner import LocalFile
@@ -11,6 +12,39 @@ from syncagent.ledger.records import EntryRecord
 
 # (folder_id, asset_id); a folder itself is withheld as (folder_id, 0).
 AssetKey = tuple[int, int]
+
+
+class Stat(Protocol):
+    """What the ledger keeps of a local file's stat (a LocalFile, an Identity)."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def mtime_ns(self) -> int: ...
+
+    @property
+    def inode(self) -> int: ...
+
+
+def file_entry(
+    rel_path: str, asset: RemoteAsset, local: Stat, origin: str
+) -> EntryRecord:
+    """The entry of a local file that holds an asset's bytes: its stat, which the
+    upload pass compares, and Compass's checksum, so neither side sees a change."""
+    return EntryRecord(
+        rel_path=rel_path,
+        kind="file",
+        folder_id=asset.folder_id,
+        asset_id=asset.asset_id,
+        remote_name=asset.name,
+        size=local.size,
+        mtime_ns=local.mtime_ns,
+        inode=local.inode,
+        checksum=asset.checksum,
+        remote_updated_at=asset.updated_at,
+        origin=origin,
+    )
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from syncagent.engine.pull_ops import (
     MoveDir,
     Notice,
     Record,
+    file_entry,
     join,
     key_of,
     parent_of,
@@ -139,7 +140,7 @@ class PlacingSteps(PlannerState):
         self.plan.placements[key] = (target, asset)
         local = self.adopted.get(key)
         if local is not None:
-            self.plan.records.append(Record(_adopted(target, asset, local)))
+            self.plan.records.append(Record(file_entry(target, asset, local, "remote")))
             return
         self._fetch(Fetch(target, asset, "new"))
 
@@ -264,21 +265,4 @@ def _agreed(entry: EntryRecord, asset: RemoteAsset, local: LocalFile) -> EntryRe
         inode=local.inode,
         checksum=asset.checksum,
         remote_updated_at=asset.updated_at,
-    )
-
-
-def _adopted(rel_path: str, asset: RemoteAsset, local: LocalFile) -> EntryRecord:
-    """The entry of a local file found to hold an asset's bytes already."""
-    return EntryRecord(
-        rel_path=rel_path,
-        kind="file",
-        folder_id=asset.folder_id,
-        asset_id=asset.asset_id,
-        remote_name=asset.name,
-        size=local.size,
-        mtime_ns=local.mtime_ns,
-        inode=local.inode,
-        checksum=asset.checksum,
-        remote_updated_at=asset.updated_at,
-        origin="remote",
     )

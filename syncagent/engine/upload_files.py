@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import PurePosixPath
 
 from syncagent.compass import (
@@ -72,18 +73,12 @@ class FileSteps(FailureGuard):
             local.inode,
         ):
             return  # it moved again while hashed; the next pass looks again
-        touched = EntryRecord(
-            rel_path=entry.rel_path,
+        touched = replace(
+            entry,
             kind="file",
-            folder_id=entry.folder_id,
-            asset_id=entry.asset_id,
-            remote_name=entry.remote_name,
             size=local.size,
             mtime_ns=local.mtime_ns,
             inode=local.inode,
-            checksum=entry.checksum,
-            remote_updated_at=entry.remote_updated_at,
-            origin=entry.origin,
         )
         self.ledger.put_entry(self.mapping_id, touched)
         self.report.count("touched")
