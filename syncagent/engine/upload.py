@@ -58,6 +58,8 @@ LEASE = timedelta(minutes=10)
 
 
 Describe = Callable[[UploadRecord], AssetDescription]
+Recorded = Callable[["Transferred", BaseException | None], None]
+"""Called once a verified upload is recorded: with the error if recording failed."""
 
 
 def _undescribed(upload: UploadRecord) -> AssetDescription:
@@ -355,6 +357,7 @@ class Uploader:
         upload: UploadRecord,
         describe: Describe = _undescribed,
         stop: threading.Event | None = None,
+        recorded: Recorded | None = None,
     ) -> Transferred:
         """Take one upload to verified-and-recorded, resuming from its checkpoint.
 
@@ -362,6 +365,10 @@ class Uploader:
         upload stays in the ledger to be resumed unless the file is gone. Once `stop`
         is set, no new part is read: UploadStopped is raised after the parts in
         flight, and the upload resumes from there on the next run.
+
+        With `recorded`, the verified upload is recorded in a batch with others
+        instead of before returning, and `recorded` is called once it is (or once
+        recording failed); the ledger's `flush_deferred` waits for that.
         """
         started = time.monotonic()
         self.counters.sent_for(upload.upload_id)  # what a stopped try left
@@ -385,8 +392,7 @@ class Uploader:
                 stream.seek(0)
                 upload = self._advance(stream, upload, describe, stop)
         asset = self._complete(upload)
-        self._record(upload, asset)
-        return Transferred(
+        done = Transferred(
             rel_path=upload.rel_path,
             kind=upload.kind,
             asset_id=asset.asset_id,
@@ -394,6 +400,14 @@ class Uploader:
             bytes_sent=self.counters.sent_for(upload.upload_id),
             seconds=time.monotonic() - started,
         )
+        entry = _verified_entry(upload, asset)
+        if recorded is None:
+            self.ledger.finish_upload(upload, entry)
+        else:
+            self.ledger.finish_upload_later(
+                upload, entry, lambda error: recorded(done, error)
+            )
+        return done
 
     def _advance(
         self,
@@ -727,24 +741,25 @@ class Uploader:
             and asset.size == upload.file_size
         )
 
-    def _record(self, upload: UploadRecord, asset: AssetItem) -> None:
-        entry = EntryRecord(
-            rel_path=upload.rel_path,
-            kind="file",
-            folder_id=upload.folder_id,
-            asset_id=asset.asset_id,
-            remote_name=asset.name or upload.remote_name,
-            size=upload.file_size,
-            mtime_ns=upload.mtime_ns,
-            inode=upload.inode,
-            checksum=upload.checksum,
-            remote_updated_at=asset.updated_at,
-            origin="local",
-        )
-        self.ledger.finish_upload(upload, entry)
-
     def _reload(self, upload: UploadRecord) -> UploadRecord:
         fresh = self.ledger.upload(upload.upload_id)
         if fresh is None:
             raise TransientError(f"{upload.rel_path}: its upload record disappeared")
         return fresh
+
+
+def _verified_entry(upload: UploadRecord, asset: AssetItem) -> EntryRecord:
+    """The entry of a file whose upload Compass holds, verified."""
+    return EntryRecord(
+        rel_path=upload.rel_path,
+        kind="file",
+        folder_id=upload.folder_id,
+        asset_id=asset.asset_id,
+        remote_name=asset.name or upload.remote_name,
+        size=upload.file_size,
+        mtime_ns=upload.mtime_ns,
+        inode=upload.inode,
+        checksum=upload.checksum,
+        remote_updated_at=asset.updated_at,
+        origin="local",
+    )

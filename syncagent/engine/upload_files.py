@@ -42,7 +42,18 @@ class FileSteps(FailureGuard):
     """Checks, revises and uploads files, each under the failure guard."""
 
     def _carry(self, upload: UploadRecord) -> None:
-        done = self.uploader.carry(self.root, upload, self._describe_asset, self.stop)
+        self.uploader.carry(
+            self.root, upload, self._describe_asset, self.stop, self._recorded
+        )
+
+    def _recorded(self, done: Transferred, error: BaseException | None) -> None:
+        """A verified upload's record is committed (or failed): on the ledger's
+        thread, which `_join` waits for before the pass goes on."""
+        self._run_guarded(done.rel_path, self._after_record, done, error)
+
+    def _after_record(self, done: Transferred, error: BaseException | None) -> None:
+        if error is not None:
+            raise error
         with self._lock:
             self._verified.add(done.rel_path)
         outcome = "revised" if done.kind == "revision" else "uploaded"

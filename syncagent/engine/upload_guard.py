@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from syncagent.compass import (
     AuthenticationFailed,
@@ -39,12 +39,27 @@ class FailureGuard(UploadPassState):
     ) -> Future[None]:
         return pool.submit(self._guard, rel_path, action, *args)
 
+    def _join(self, futures: Sequence[Future[None]]) -> None:
+        """Wait for every file's work and for the records it deferred; re-raise the
+        first error that escaped its guard."""
+        wait(futures)
+        self.ledger.flush_deferred()
+        for future in futures:
+            future.result()
+
     def _guard(self, rel_path: str, action: Callable[..., None], *args: object) -> None:
         """Run one file's work; record its failure instead of raising."""
         if self._stopping():
             log.debug("%s: left for the next run (stopping)", rel_path)
             self.cut_short = True
             return
+        self._run_guarded(rel_path, action, *args)
+
+    def _run_guarded(
+        self, rel_path: str, action: Callable[..., None], *args: object
+    ) -> None:
+        """Run work on a file, stopping or not; record its failure, never raise
+        (but for refused credentials and a failing ledger, which end the pass)."""
         try:
             action(*args)
         except FileProblem as exc:

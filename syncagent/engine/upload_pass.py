@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from syncagent.compass import (
     AuthenticationFailed,
@@ -129,7 +129,7 @@ class UploadPass(RenameSteps):
                     new_files.append(rename.local)
             new_files = self._adopt_existing(folders, new_files)
             self._upload_new(pool, futures, folders, new_files)
-            _join(futures)
+            self._join(futures)
 
         # Step: settle files that are gone locally, and moves.
         if not self._stopping():
@@ -189,7 +189,7 @@ class UploadPass(RenameSteps):
                 self._submit(pool, u.rel_path, self._carry, self._fresh(u, adopted))
                 for u in mine
             ]
-            _join(futures)
+            self._join(futures)
 
     def _resumed_unchanged(
         self, tree: LocalTree, plan: UploadPlan, in_flight: set[str]
@@ -318,10 +318,3 @@ class UploadPass(RenameSteps):
         )
         planned.extend(("forget", e.rel_path) for e in plan.forgets)
         planned.extend(("remove from Compass", e.rel_path) for e in plan.removals)
-
-
-def _join(futures: Sequence[Future[None]]) -> None:
-    """Wait for every future; re-raise the first error that escaped its guard."""
-    wait(futures)
-    for future in futures:
-        future.result()

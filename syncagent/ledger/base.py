@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncagent.ledger import migrate
-from syncagent.ledger.group_commit import GroupCommit
+from syncagent.ledger.group_commit import DeferredCommits, GroupCommit, Then
 from syncagent.ledger.models import Failure
 from syncagent.ledger.records import EntryRecord
 from syncagent.ledger.statements import INSERT_ENTRY, UPDATE_ENTRY
@@ -205,10 +205,22 @@ class LedgerBase:
         self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
         self._write_lock = threading.RLock()
         self._group = GroupCommit(self._core)
+        self._deferred = DeferredCommits(self._core)
 
     def close(self) -> None:
-        """Release the database connections."""
+        """Commit the writes still deferred, then release the database connections.
+
+        An error a deferred write's follow-up raised was the pass's to report;
+        `flush_deferred` is where a pass sees it.
+        """
+        with contextlib.suppress(Exception):
+            self._deferred.flush()
         self.engine.dispose()
+
+    def flush_deferred(self) -> None:
+        """Wait until the deferred writes are committed and followed up; re-raise
+        the first error a follow-up raised."""
+        self._deferred.flush()
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -236,6 +248,12 @@ class LedgerBase:
         """Run `write` in a write transaction that concurrent writes may share;
         return once it is committed (see group_commit.py)."""
         self._group.run(write)
+
+    def _deferred_write(
+        self, write: Callable[[Connection], object], then: Then
+    ) -> None:
+        """Commit `write` soon, in a batch, without waiting; `then` follows it."""
+        self._deferred.submit(write, then)
 
     @contextmanager
     def _read(self) -> Iterator[Session]:

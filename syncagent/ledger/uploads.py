@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from syncagent.ledger.base import LedgerBase, aware, utcnow
+from syncagent.ledger.group_commit import Then
 from syncagent.ledger.models import Entry, RevisionRecord, Upload, UploadPart
 from syncagent.ledger.records import EntryRecord, UploadRecord, UploadStart
 from syncagent.ledger.statements import (
@@ -245,6 +246,14 @@ class UploadsMixin(LedgerBase):
     def finish_upload(self, upload: UploadRecord, entry: EntryRecord) -> None:
         """The upload is verified in Compass: record the entry synced, atomically."""
         self._grouped(partial(self._finish_upload, upload, entry))
+
+    def finish_upload_later(
+        self, upload: UploadRecord, entry: EntryRecord, then: Then
+    ) -> None:
+        """finish_upload() without waiting: committed with others soon, after which
+        `then` is called (on the ledger's thread) with the error or None.
+        `flush_deferred` waits for it."""
+        self._deferred_write(partial(self._finish_upload, upload, entry), then)
 
     def _finish_upload(
         self, upload: UploadRecord, entry: EntryRecord, connection: Connection

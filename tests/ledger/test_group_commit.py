@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from syncagent.ledger.group_commit import GroupCommit
+from syncagent.ledger.group_commit import DeferredCommits, GroupCommit, Then
 
 
 class FakeDatabase:
@@ -96,3 +96,65 @@ def test_every_write_of_many_threads_is_committed_once() -> None:
         thread.join(10)
 
     assert sorted(database.committed) == sorted(names)
+
+
+def test_deferred_writes_arriving_together_share_one_transaction() -> None:
+    database = FakeDatabase()
+    database.release_first.set()
+    deferred = DeferredCommits(database.transaction, linger=0.5)  # type: ignore[arg-type]
+    followed: list[tuple[str, BaseException | None, bool]] = []
+
+    def follow(name: str) -> Then:
+        def then(error: BaseException | None) -> None:
+            followed.append((name, error, name in database.committed))
+
+        return then
+
+    for name in ("w0", "w1", "w2"):
+        deferred.submit(writer(name), follow(name))
+    deferred.flush()
+
+    # Submitted within the linger, the three went in one commit, in order, and
+    # each was followed up once, after its commit.
+    assert database.committed == ["w0", "w1", "w2"]
+    assert database.transactions == 1
+    assert followed == [("w0", None, True), ("w1", None, True), ("w2", None, True)]
+
+
+def test_a_failing_deferred_write_fails_alone_and_its_follow_up_sees_why() -> None:
+    database = FakeDatabase()
+    database.release_first.set()
+    deferred = DeferredCommits(database.transaction, linger=0.5)  # type: ignore[arg-type]
+    errors: dict[str, BaseException | None] = {}
+
+    def follow(name: str) -> Then:
+        return lambda error: errors.update({name: error})
+
+    for name in ("w0", "bad", "w2"):
+        deferred.submit(writer(name), follow(name))
+    deferred.flush()
+
+    assert database.committed == ["w0", "w2"]
+    assert errors["w0"] is None and errors["w2"] is None
+    assert isinstance(errors["bad"], RuntimeError)
+
+
+def test_flush_raises_what_a_follow_up_raised_once_everything_is_committed() -> None:
+    database = FakeDatabase()
+    database.release_first.set()
+    deferred = DeferredCommits(database.transaction, linger=0.5)  # type: ignore[arg-type]
+
+    def refuse(error: BaseException | None) -> None:
+        raise OSError("the ledger's disk is full")
+
+    deferred.submit(writer("w0"), refuse)
+    deferred.submit(writer("w1"), lambda error: None)
+    started = time.monotonic()
+    with pytest.raises(OSError, match="disk is full"):
+        deferred.flush()
+
+    # flush() did not sit out the linger, and the write after the failed
+    # follow-up was still committed; the error is reported once.
+    assert time.monotonic() - started < 0.4
+    assert database.committed == ["w0", "w1"]
+    deferred.flush()
