@@ -375,23 +375,26 @@ class Uploader:
         try:
             stream = open(root / upload.rel_path, "rb")  # noqa: SIM115
         except FileNotFoundError:
-            self.abandon(upload)
-            raise FileVanished() from None
+            if upload.state != "completing":
+                self.abandon(upload)
+                raise FileVanished() from None
+            asset = self._complete_without_file(upload)
         except OSError as exc:
             raise FileProblem(
                 f"cannot read the file: {exc.strerror or exc}", permanent=True
             ) from exc
-        with stream:
-            upload = self._follow_file(upload, os.fstat(stream.fileno()))
-            try:
-                upload = self._advance(stream, upload, describe, stop)
-            except NotFound:
-                if not self._asset_is_gone(upload):
-                    raise
-                upload = self._asset_gone(upload)
-                stream.seek(0)
-                upload = self._advance(stream, upload, describe, stop)
-        asset = self._complete(upload)
+        else:
+            with stream:
+                upload = self._follow_file(upload, os.fstat(stream.fileno()))
+                try:
+                    upload = self._advance(stream, upload, describe, stop)
+                except NotFound:
+                    if not self._asset_is_gone(upload):
+                        raise
+                    upload = self._asset_gone(upload)
+                    stream.seek(0)
+                    upload = self._advance(stream, upload, describe, stop)
+            asset = self._complete(upload)
         done = Transferred(
             rel_path=upload.rel_path,
             kind=upload.kind,
@@ -428,6 +431,22 @@ class Uploader:
         if upload.state == "initiated":
             upload = self._send_parts(stream, upload, stop)
         return upload
+
+    def _complete_without_file(self, upload: UploadRecord) -> AssetItem:
+        """Finish an upload whose file went away after every byte was sent: a run
+        stopped (crashed) between asking Compass to complete it and recording it,
+        and the file was renamed, moved or deleted since.
+
+        Compass holds the asset complete, or soon will: it is recorded as the file
+        was, so the pass then sees a synced file renamed (its asset renamed), moved
+        or deleted (`on_local_delete`). Abandoned, it would be an asset nobody
+        knows, and a renamed file would go up again beside it.
+        """
+        try:
+            return self._complete(upload)
+        except NotFound:
+            self.ledger.drop_upload(upload.upload_id)
+            raise FileVanished() from None
 
     def _asset_is_gone(self, upload: UploadRecord) -> bool:
         """Whether the asset of an upload in progress no longer exists (a part URL
