@@ -138,6 +138,12 @@ class Fetched:
         self.resumed_at = resumed_at
         self.placed: str | None = None
 
+    def identity(self) -> Identity:
+        """The temp file's identity, which a rename into place keeps."""
+        st = self.directory.regular(self.temp)
+        assert st is not None, "a fetched temp file is a regular file"
+        return Identity.of(st)
+
     def place_new(self, name: str) -> Identity:
         """Give the file a name that must be free; Occupied if it is taken."""
         self.directory.move_new(self.temp, self.directory, name)

@@ -182,23 +182,22 @@ class PullApplier:
         """Download an asset's file into place and record it."""
         started = time.monotonic()
         rel_dir, _, name = op.rel_path.rpartition("/")
-        with self._fetched(rel_dir, op.asset, op.rel_path) as got:
-            if op.expect is None:
-                placed = _place_new(got, name, op.rel_path)
-            else:
-                try:
-                    placed = got.place_replacing(name, identity_of(op.expect))
-                except LocalChanged:
-                    # It changed while the new version was coming: keep both.
-                    agreed = _with_remote_version(op.expect, op.asset)
-                    self._keep_both(got, op.rel_path, op.asset, agreed)
-                    return
         origin = op.expect.origin if op.expect is not None else "remote"
+        with self._fetched(rel_dir, op.asset, op.rel_path) as got:
+            # Noted before the rename, so that a run stopped right after it does
+            # not leave a file of unknown origin (see placements.py).
+            intended = file_entry(op.rel_path, op.asset, got.identity(), origin)
+            self.ledger.intend_placement(self.mapping_id, intended, op.forget)
+            try:
+                placed = self._place(got, op, name)
+            except BaseException:
+                self.ledger.drop_placement(self.mapping_id, op.rel_path)
+                raise
+            if placed is None:
+                self.ledger.drop_placement(self.mapping_id, op.rel_path)
+                return
         entry = file_entry(op.rel_path, op.asset, placed, origin)
-        if op.forget and op.forget != op.rel_path:
-            self.ledger.rename_entry(self.mapping_id, op.forget, entry)
-        else:
-            self.ledger.put_entry(self.mapping_id, entry)
+        self.ledger.record_placement(self.mapping_id, entry, op.forget)
         self.report.count(_COUNTER_OF_KIND[op.kind])
         seconds = time.monotonic() - started
         log.info(
@@ -210,6 +209,19 @@ class PullApplier:
             op.asset.asset_id,
             f", resumed at byte {got.resumed_at}" if got.resumed_at else "",
         )
+
+    def _place(self, got: Fetched, op: Fetch, name: str) -> Identity | None:
+        """Put a fetched file in place; None when it was kept beside a local file
+        that changed meanwhile."""
+        if op.expect is None:
+            return _place_new(got, name, op.rel_path)
+        try:
+            return got.place_replacing(name, identity_of(op.expect))
+        except LocalChanged:
+            # It changed while the new version was coming: keep both.
+            agreed = _with_remote_version(op.expect, op.asset)
+            self._keep_both(got, op.rel_path, op.asset, agreed)
+            return None
 
     def conflict(self, op: Conflict) -> None:
         """Both sides changed: save Compass's version beside the local file."""

@@ -37,6 +37,7 @@ from syncagent.engine.download import (
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.local_view import LocalView, scan_local
 from syncagent.engine.mount_guard import looks_unmounted, unmounted_message
+from syncagent.engine.placements import settle_placements
 from syncagent.engine.problems import FileProblem
 from syncagent.engine.progress import Progress
 from syncagent.engine.proxy_plan import ProxyPlan
@@ -126,6 +127,8 @@ class PullPass:
         if not self._ends_ready():
             return
         root = SafeRoot(self.mapping.local_root)
+        if not self.dry_run:
+            settle_placements(self.ledger, self.mapping_id, root)
 
         # Step: list Compass, look at the disk, and plan.
         remote = list_remote_tree(

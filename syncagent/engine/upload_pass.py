@@ -17,9 +17,11 @@ from syncagent.engine.adoption import Adopted
 from syncagent.engine.folders import FolderMap
 from syncagent.engine.identity import owner_is_alive
 from syncagent.engine.mount_guard import looks_unmounted, unmounted_message
+from syncagent.engine.placements import settle_placements
 from syncagent.engine.planner import UploadPlan, parent_of, plan_upload_pass
 from syncagent.engine.problems import FileProblem
 from syncagent.engine.report import PassReport
+from syncagent.engine.safe_root import SafeRoot
 from syncagent.engine.scanner import LocalFile, LocalTree, scan_tree
 from syncagent.engine.upload import LEASE
 from syncagent.engine.upload_renames import RenameSteps
@@ -62,9 +64,12 @@ class UploadPass(RenameSteps):
             f.rel_path: f for f in self.ledger.failures(self.mapping_id)
         }
 
-        # Step: finish the uploads a previous run left in flight.
+        # Step: finish the uploads a previous run left in flight, and record the
+        # downloads it placed (of a two-way mapping, whose pull comes after).
         if not self.dry_run:
             self._resume()
+            if self.mapping.downloads:
+                settle_placements(self.ledger, self.mapping_id, SafeRoot(self.root))
 
         # Step: scan the local tree and plan against the synced tree.
         tree = scan_tree(self.root, self.rules)

@@ -342,3 +342,47 @@ class WithheldAsset(Base):
     withheld_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), doc="When the local deletion was noticed."
     )
+
+
+class Placement(Base):
+    """A download about to be renamed into place, noted before the rename.
+
+    A run stopped between the rename and the record leaves a file of the agent's
+    that the ledger does not know; the next pass finds this note, sees the file as
+    it was placed, and records it (a rename in Compass meanwhile would otherwise
+    leave it as a stray local file, and a two-way mapping would upload it again).
+    """
+
+    __tablename__ = "placements"
+    __table_args__ = (UniqueConstraint("mapping_id", "rel_path"),)
+
+    placement_id: Mapped[int] = mapped_column(Integer, primary_key=True, doc="Row ID.")
+    mapping_id: Mapped[int] = mapped_column(
+        ForeignKey("mappings.mapping_id", ondelete="CASCADE"),
+        doc="Mapping the download belongs to.",
+    )
+    rel_path: Mapped[str] = mapped_column(
+        String(4096), doc="Where the file is being placed below the local root."
+    )
+    replaces: Mapped[str | None] = mapped_column(
+        String(4096), doc="The entry's old path when the asset's file moves there."
+    )
+    folder_id: Mapped[int | None] = mapped_column(BigInteger, doc="Asset's folder.")
+    asset_id: Mapped[int] = mapped_column(BigInteger, doc="Asset item downloaded.")
+    remote_name: Mapped[str | None] = mapped_column(
+        String(1024), doc="Name of the asset in Compass."
+    )
+    size: Mapped[int] = mapped_column(BigInteger, doc="Size of the placed file.")
+    mtime_ns: Mapped[int] = mapped_column(
+        BigInteger, doc="Modification time (ns) of the file being placed."
+    )
+    inode: Mapped[int] = mapped_column(BigInteger, doc="Inode of the file.")
+    checksum: Mapped[str | None] = mapped_column(
+        String(32), doc="The asset's MD5, which the download verified."
+    )
+    remote_updated_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), doc="The asset's updated_at."
+    )
+    origin: Mapped[str] = mapped_column(
+        String(8), doc="The entry's origin once recorded ('local' or 'remote')."
+    )

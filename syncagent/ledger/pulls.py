@@ -7,9 +7,9 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from syncagent.ledger.base import utcnow
+from syncagent.ledger.base import aware, utcnow
 from syncagent.ledger.entries import EntriesMixin
-from syncagent.ledger.models import Entry, ProxyFile, WithheldAsset
+from syncagent.ledger.models import Entry, Placement, ProxyFile, WithheldAsset
 from syncagent.ledger.records import EntryRecord, ProxyFileRecord
 
 
@@ -18,6 +18,80 @@ class PullStateMixin(EntriesMixin):
     proxies placed in mirrors."""
 
     # -- pulls ----------------------------------------------------------------
+
+    def intend_placement(
+        self, mapping_id: int, entry: EntryRecord, replaces: str | None = None
+    ) -> None:
+        """Note a download about to be renamed into place as `entry` (moving the
+        asset's entry from `replaces`, when given); record_placement ends it."""
+        assert entry.asset_id is not None
+        assert entry.size is not None and entry.mtime_ns is not None
+        assert entry.inode is not None
+        with self._write() as session:
+            session.execute(_placement_at(mapping_id, entry.rel_path))
+            session.add(
+                Placement(
+                    mapping_id=mapping_id,
+                    rel_path=entry.rel_path,
+                    replaces=replaces,
+                    folder_id=entry.folder_id,
+                    asset_id=entry.asset_id,
+                    remote_name=entry.remote_name,
+                    size=entry.size,
+                    mtime_ns=entry.mtime_ns,
+                    inode=entry.inode,
+                    checksum=entry.checksum,
+                    remote_updated_at=entry.remote_updated_at,
+                    origin=entry.origin,
+                )
+            )
+
+    def record_placement(
+        self, mapping_id: int, entry: EntryRecord, replaces: str | None = None
+    ) -> None:
+        """A download is in place: record its entry (moved from `replaces`, when
+        given) and end its placement note, in one transaction."""
+        with self._write() as session:
+            if replaces is not None and replaces != entry.rel_path:
+                session.execute(
+                    delete(Entry).where(
+                        Entry.mapping_id == mapping_id, Entry.rel_path == replaces
+                    )
+                )
+                self._clear_failure(session, mapping_id, replaces)
+            self._upsert_entry(session, mapping_id, entry)
+            self._clear_failure(session, mapping_id, entry.rel_path)
+            session.execute(_placement_at(mapping_id, entry.rel_path))
+
+    def drop_placement(self, mapping_id: int, rel_path: str) -> None:
+        """Forget a placement note: the download did not get there."""
+        with self._write() as session:
+            session.execute(_placement_at(mapping_id, rel_path))
+
+    def placements(self, mapping_id: int) -> list[tuple[EntryRecord, str | None]]:
+        """The placement notes a stopped run left: each entry it was placing, and
+        the path that entry replaces, if any."""
+        query = select(Placement).where(Placement.mapping_id == mapping_id)
+        with self._read() as session:
+            return [
+                (
+                    EntryRecord(
+                        rel_path=row.rel_path,
+                        kind="file",
+                        folder_id=row.folder_id,
+                        asset_id=row.asset_id,
+                        remote_name=row.remote_name,
+                        size=row.size,
+                        mtime_ns=row.mtime_ns,
+                        inode=row.inode,
+                        checksum=row.checksum,
+                        remote_updated_at=aware(row.remote_updated_at),
+                        origin=row.origin,
+                    ),
+                    row.replaces,
+                )
+                for row in session.scalars(query)
+            ]
 
     def rename_entry(
         self, mapping_id: int, old_rel_path: str, entry: EntryRecord
@@ -162,3 +236,9 @@ class PullStateMixin(EntriesMixin):
 
 
 _MOVING_PREFIX = "\x00moving/"
+
+
+def _placement_at(mapping_id: int, rel_path: str) -> Any:
+    return delete(Placement).where(
+        Placement.mapping_id == mapping_id, Placement.rel_path == rel_path
+    )

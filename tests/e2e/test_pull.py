@@ -1281,3 +1281,44 @@ def test_a_long_name_that_fits_the_disk_is_kept_and_a_lost_ledger_duplicates_not
         assert [a["name"] for a in view.folder_assets(ROOT)] == [name]
     finally:
         view.close()
+
+
+# -- a stop between placing a download and recording it -----------------------------
+
+
+@pytest.mark.parametrize("direction", ["download", "both"])
+def test_a_download_placed_but_not_recorded_is_known_to_the_next_pass(
+    tmp_path: Path, emulator: EmulatorServer, writer: CompassWriter, direction: str
+) -> None:
+    data = random_bytes(200_000, seed=7)
+    asset_id = writer.upload(ROOT, "clip.bin", data)
+    config = mirror_config(tmp_path, emulator.url, direction)
+    sync_once(config)
+    mirror = tmp_path / "mirror"
+    assert contents(mirror) == {"clip.bin": data}
+
+    # The run stopped right after renaming the download into place: the ledger
+    # holds the note taken before the rename, and no entry.
+    ledger = ledger_of(config)
+    mapping_id = ledger.find_mapping(str(mirror), ROOT)
+    assert mapping_id is not None
+    entry = ledger.entry(mapping_id, "clip.bin")
+    assert entry is not None
+    ledger.remove_entries(mapping_id, ["clip.bin"])
+    ledger.intend_placement(mapping_id, entry)
+    ledger.close()
+    # Meanwhile the asset is renamed in Compass.
+    writer.rename({asset_id: "clip-final.bin"})
+
+    reports = sync_once(config)
+
+    # The file follows the rename: no second download, no stray copy, and a
+    # two-way mapping sends nothing back.
+    assert contents(mirror) == {"clip-final.bin": data}
+    assert pulled(reports).bytes_received == 0
+    if direction == "both":
+        assert (uploaded(reports).uploaded, uploaded(reports).bytes_sent) == (0, 0)
+    remote = RemoteView(emulator.url).tree(ROOT)
+    assert {path: len(assets) for path, assets in remote.items()} == {
+        "clip-final.bin": 1
+    }

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from syncagent.engine.placements import settle_placements
+from syncagent.engine.safe_root import SafeRoot
 from syncagent.ledger import EntryRecord, Ledger
 from syncagent.ledger.records import ProxyFileRecord
 
@@ -96,3 +99,27 @@ def test_proxy_files_are_recorded_moved_and_forgotten(ledger: Ledger) -> None:
     ledger.remove_proxy_file(mapping_id, moved)
 
     assert ledger.proxy_files(mapping_id) == []
+
+
+def test_a_placement_note_is_settled_by_the_file_as_it_is_on_disk(
+    tmp_path: Path, ledger: Ledger
+) -> None:
+    root = tmp_path / "mirror"
+    root.mkdir()
+    mapping_id = ledger.ensure_mapping(str(root), 1001)
+    ledger.put_entry(mapping_id, file_entry("old.jpg", 7))
+    placed = root / "new.jpg"
+    placed.write_bytes(b"placed")
+    st = placed.stat()
+    noted = replace(
+        file_entry("new.jpg", 7), size=6, mtime_ns=st.st_mtime_ns, inode=st.st_ino
+    )
+    # Noted, then placed; the other note's rename never happened.
+    ledger.intend_placement(mapping_id, noted, replaces="old.jpg")
+    ledger.intend_placement(mapping_id, replace(noted, rel_path="gone.jpg"))
+
+    recorded = settle_placements(ledger, mapping_id, SafeRoot(root))
+
+    assert recorded == 1
+    assert ledger.placements(mapping_id) == []
+    assert ledger.entries(mapping_id) == {"new.jpg": noted}
