@@ -20,6 +20,7 @@ from syncagent.ledger.models import (
     Entry,
     Failure,
     Mapping,
+    Placement,
     ProxyFile,
     Upload,
     WithheldAsset,
@@ -28,10 +29,11 @@ from syncagent.ledger.records import EntryRecord
 from syncagent.ledger.statements import ENTRY_COLUMNS
 
 
-def _entry_record(row: Entry) -> EntryRecord:
+def entry_record(row: Entry | Placement) -> EntryRecord:
+    """The record of an entry's row, or of the entry a placement note holds."""
     return EntryRecord(
         rel_path=row.rel_path,
-        kind=row.kind,
+        kind=row.kind if isinstance(row, Entry) else "file",
         folder_id=row.folder_id,
         asset_id=row.asset_id,
         remote_name=row.remote_name,

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
-from syncagent.ledger.base import aware, utcnow
-from syncagent.ledger.entries import EntriesMixin
+from syncagent.ledger.base import utcnow
+from syncagent.ledger.entries import EntriesMixin, entry_record
 from syncagent.ledger.models import Entry, Placement, ProxyFile, WithheldAsset
 from syncagent.ledger.records import EntryRecord, ProxyFileRecord
 
@@ -52,15 +53,7 @@ class PullStateMixin(EntriesMixin):
         """A download is in place: record its entry (moved from `replaces`, when
         given) and end its placement note, in one transaction."""
         with self._write() as session:
-            if replaces is not None and replaces != entry.rel_path:
-                session.execute(
-                    delete(Entry).where(
-                        Entry.mapping_id == mapping_id, Entry.rel_path == replaces
-                    )
-                )
-                self._clear_failure(session, mapping_id, replaces)
-            self._upsert_entry(session, mapping_id, entry)
-            self._clear_failure(session, mapping_id, entry.rel_path)
+            self._move_entry(session, mapping_id, replaces or entry.rel_path, entry)
             session.execute(_placement_at(mapping_id, entry.rel_path))
 
     def drop_placement(self, mapping_id: int, rel_path: str) -> None:
@@ -73,39 +66,29 @@ class PullStateMixin(EntriesMixin):
         the path that entry replaces, if any."""
         query = select(Placement).where(Placement.mapping_id == mapping_id)
         with self._read() as session:
-            return [
-                (
-                    EntryRecord(
-                        rel_path=row.rel_path,
-                        kind="file",
-                        folder_id=row.folder_id,
-                        asset_id=row.asset_id,
-                        remote_name=row.remote_name,
-                        size=row.size,
-                        mtime_ns=row.mtime_ns,
-                        inode=row.inode,
-                        checksum=row.checksum,
-                        remote_updated_at=aware(row.remote_updated_at),
-                        origin=row.origin,
-                    ),
-                    row.replaces,
-                )
-                for row in session.scalars(query)
-            ]
+            return [(entry_record(row), row.replaces) for row in session.scalars(query)]
 
     def rename_entry(
         self, mapping_id: int, old_rel_path: str, entry: EntryRecord
     ) -> None:
         """Record that an entry now lives at `entry.rel_path`, in one transaction."""
         with self._write() as session:
+            self._move_entry(session, mapping_id, old_rel_path, entry)
+
+    def _move_entry(
+        self, session: Session, mapping_id: int, old_rel_path: str, entry: EntryRecord
+    ) -> None:
+        """Record `entry` in place of the entry at `old_rel_path` (the same path or
+        another), clearing the failures of both."""
+        if old_rel_path != entry.rel_path:
             session.execute(
                 delete(Entry).where(
                     Entry.mapping_id == mapping_id, Entry.rel_path == old_rel_path
                 )
             )
-            self._upsert_entry(session, mapping_id, entry)
             self._clear_failure(session, mapping_id, old_rel_path)
-            self._clear_failure(session, mapping_id, entry.rel_path)
+        self._upsert_entry(session, mapping_id, entry)
+        self._clear_failure(session, mapping_id, entry.rel_path)
 
     def move_entries(self, mapping_id: int, old_dir: str, new_dir: str) -> None:
         """A directory moved: rewrite its entry and every entry below it."""
