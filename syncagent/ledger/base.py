@@ -204,6 +204,8 @@ class LedgerBase:
         self._writer = self.engine.execution_options(**{WRITES: True})
         self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
         self._write_lock = threading.RLock()
+        self._keeps_writer = self.engine.dialect.name == "sqlite"
+        self._held_writer: Connection | None = None
         self._group = GroupCommit(self._core)
         self._deferred = DeferredCommits(self._core)
 
@@ -215,6 +217,10 @@ class LedgerBase:
         """
         with contextlib.suppress(Exception):
             self._deferred.flush()
+        with self._write_lock:
+            if self._held_writer is not None:
+                self._held_writer.close()
+                self._held_writer = None
         self.engine.dispose()
 
     def flush_deferred(self) -> None:
@@ -235,14 +241,30 @@ class LedgerBase:
     @contextmanager
     def _core(self) -> Iterator[Connection]:
         """A write transaction on a plain connection: the hot paths of an upload
-        need no ORM objects, and each costs a fraction of an ORM session."""
-        try:
-            with self._write_lock, self._writer.begin() as connection:
-                yield connection
-        except SQLAlchemyError as exc:
-            raise LedgerError(
-                f"cannot write the ledger at {safe_url(self.url)}: {reason_of(exc)}"
-            ) from exc
+        need no ORM objects, and each costs a fraction of an ORM session.
+
+        On SQLite the connection is kept between transactions (they are serialised
+        by the write lock anyway): taking one from the pool and giving it back cost
+        as much as the checkpoint written with it. One that failed is not kept.
+        """
+        with self._write_lock:
+            connection = self._held_writer or self._writer.connect()
+            self._held_writer = None
+            try:
+                with connection.begin():
+                    yield connection
+            except BaseException as exc:
+                connection.close()
+                if isinstance(exc, SQLAlchemyError):
+                    raise LedgerError(
+                        f"cannot write the ledger at {safe_url(self.url)}: "
+                        f"{reason_of(exc)}"
+                    ) from exc
+                raise
+            if self._keeps_writer:
+                self._held_writer = connection
+            else:
+                connection.close()
 
     def _grouped(self, write: Callable[[Connection], object]) -> None:
         """Run `write` in a write transaction that concurrent writes may share;

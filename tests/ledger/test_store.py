@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from syncagent.migrations import HEAD
 
-from syncagent.ledger import EntryRecord, Ledger, MappingBusy
+from syncagent.ledger import EntryRecord, Ledger, LedgerError, MappingBusy, UploadStart
 from syncagent.ledger.migrate import alembic_config, current_revision
 from syncagent.ledger.models import Base
 
@@ -199,3 +199,19 @@ def test_a_write_waits_for_another_process_holding_the_ledger(tmp_path: Path) ->
         other.close()
     finally:
         ledger.close()
+
+
+def test_a_checkpoint_that_failed_leaves_the_next_ones_working(ledger: Ledger) -> None:
+    mapping_id = ledger.ensure_mapping("/media", 1001)
+    start = UploadStart("a.mov", "new", 1001, "a.mov", None, 10, 1, 2)
+    [upload] = ledger.begin_uploads(mapping_id, [start], "me", LEASE)
+
+    # A write refused by the database (here a table that does not exist) fails
+    # alone, as a LedgerError; the writer connection it ran on is not reused.
+    with pytest.raises(LedgerError, match="no such table"), ledger._core() as db:
+        db.execute(text("UPDATE no_such_table SET x = 1"))
+    ledger.set_upload_completing(upload.upload_id, "c" * 32)
+
+    reloaded = ledger.upload(upload.upload_id)
+    assert reloaded is not None
+    assert (reloaded.state, reloaded.checksum) == ("completing", "c" * 32)
