@@ -8,6 +8,7 @@ flows of the reference.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from syncagent.compass.models import (
     SearchPage,
 )
 from syncagent.compass.retry import RetryPolicy
-from syncagent.compass.sender import Sender, network_client
+from syncagent.compass.sender import Sender, network_client, proxy_in_environment
 from syncagent.compass.transport import (
     Session,
     error_messages,
@@ -96,13 +97,20 @@ class CompassClient:
         limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
         timeouts = httpx.Timeout(timeout, connect=min(timeout, 15.0))
         # Downloads stream their bodies, which the sender does not do; with a proxy
-        # set, the sender's requests go through this client too. The embedded
+        # set, the sender's requests go through that client too. The embedded
         # emulator, on this machine's loopback, is never behind a proxy.
-        self.http = network_client(
-            verify=verify, limits=limits, timeout=timeouts, env_proxies=env_proxies
+        self._http: httpx.Client | None = None
+        self._http_lock = threading.Lock()
+        self._make_http = partial(
+            network_client,
+            verify=verify,
+            limits=limits,
+            timeout=timeouts,
+            env_proxies=env_proxies,
         )
+        through = self.http if env_proxies and proxy_in_environment() else None
         self.sender = Sender.for_network(
-            self.http, verify=verify, limits=limits, timeout=timeouts
+            through, verify=verify, limits=limits, timeout=timeouts
         )
         self.session = Session(
             base_url, username, password, http=self.sender, policy=policy
@@ -117,7 +125,19 @@ class CompassClient:
     def close(self) -> None:
         """Close the connection pools."""
         self.sender.close()
-        self.http.close()
+        with self._http_lock:
+            if self._http is not None:
+                self._http.close()
+
+    @property
+    def http(self) -> httpx.Client:
+        """The httpx client of streamed downloads (and of every request when the
+        environment names a proxy). Made on first use: a run that only uploads
+        never needs it, and its TLS context is a noticeable part of a start."""
+        with self._http_lock:
+            if self._http is None:
+                self._http = self._make_http()
+            return self._http
 
     @property
     def base_url(self) -> str:

@@ -72,7 +72,7 @@ class Sender:
     @classmethod
     def for_network(
         cls,
-        client: httpx.Client,
+        client: httpx.Client | None,
         *,
         verify: bool | str,
         limits: httpx.Limits,
@@ -80,8 +80,8 @@ class Sender:
     ) -> Sender:
         """A sender over real connections: through `client` (a network_client, which
         its owner closes) when it applies the environment's proxies and one is set,
-        else straight to a transport of its own."""
-        if client.trust_env and proxy_in_environment():
+        else (or with no client) straight to a transport of its own."""
+        if client is not None and client.trust_env and proxy_in_environment():
             return cls(_ThroughClient(client), timeout=timeout, proxied=True)
         return cls(httpx.HTTPTransport(verify=verify, limits=limits), timeout=timeout)
 
