@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import stat
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,7 +83,7 @@ def scan_local(root: Path) -> LocalView:
     while pending and seen < MAX_ENTRIES:
         rel_dir = pending.pop()
         try:
-            with os.scandir(os.path.join(root, rel_dir)) as entries:
+            with _listing(root, rel_dir) as entries:
                 for entry in entries:
                     seen += 1
                     _take(view, pending, rel_dir, entry)
@@ -89,6 +91,36 @@ def scan_local(root: Path) -> LocalView:
             view.dirs.discard(rel_dir)
             view.others.add(rel_dir)
     return view
+
+
+# Paths this long may not be opened whole (PATH_MAX is 4096 bytes on Linux, with
+# room kept for one more name below the folder).
+_LONG_PATH = 4096 - 256
+
+
+@contextmanager
+def _listing(root: Path, rel_dir: str) -> Iterator[Iterator[os.DirEntry[str]]]:
+    """The entries of a folder below the root. A folder whose path is about as long
+    as the system takes is opened folder by folder from the root, as downloads
+    place files there: listed by path, it (or a file in it) would look unreadable,
+    and its files would be downloaded again at every pass."""
+    path = os.path.join(root, rel_dir)
+    if len(os.fsencode(path)) < _LONG_PATH:
+        with os.scandir(path) as entries:
+            yield entries
+        return
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in rel_dir.split("/"):
+            child = os.open(
+                name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd
+            )
+            os.close(fd)
+            fd = child
+        with os.scandir(fd) as by_fd:
+            yield by_fd
+    finally:
+        os.close(fd)
 
 
 def _take(
