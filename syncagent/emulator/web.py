@@ -130,9 +130,26 @@ async def _read_json(request: Request) -> Any:
         raise ApiError(400, "request body is too large")
     raw = await request.body()
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ApiError(400, "request body is not valid JSON") from None
+    if b"\\u" in raw and not _is_unicode(body):
+        # JSON lets "\ud800" through; no name or text of Compass can hold it.
+        raise ApiError(
+            422,
+            "request body holds text that is not valid Unicode (an unpaired "
+            "surrogate escape such as \\ud800)",
+        )
+    return body
+
+
+def _is_unicode(body: Any) -> bool:
+    """Whether every string in a decoded JSON body is valid Unicode."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def created(data: Any) -> JSONResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from emu_helpers import Api, add_user
 
 
@@ -84,3 +85,36 @@ def test_upload_without_permission_is_403(api: Api) -> None:
 
     assert response.status_code == 403
     assert response.json() == {"errors": ["no upload permission on folder 1001"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/api/v1/folders", b'{"name": "f\\ud800", "parent_id": 1001}'),
+        (
+            "/api/v2/uploads/http",
+            b'{"asset_items": [{"folder_ids": [1001], "name": "a\\udc80.txt", '
+            b'"file_size": 3}]}',
+        ),
+    ],
+)
+def test_a_name_with_an_unpaired_surrogate_is_422(
+    api: Api, path: str, raw: bytes
+) -> None:
+    response = api.http.post(
+        path, content=raw, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert "not valid Unicode" in response.json()["errors"][0]
+
+
+def test_escaped_text_that_is_valid_unicode_is_taken(api: Api) -> None:
+    raw = b'{"name": "caf\\u00e9 \\ud83c\\udfac", "parent_id": 1001}'
+
+    response = api.http.post(
+        "/api/v1/folders", content=raw, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 201
+    assert response.json()["name"] == "café 🎬"
