@@ -35,6 +35,7 @@ from syncagent.engine.hashing import (
     Part,
     PartReader,
     ShortRead,
+    md5_of_file,
     part_count_for,
 )
 from syncagent.engine.hooks import AssetDescription
@@ -358,6 +359,8 @@ class Uploader:
         describe: Describe = _undescribed,
         stop: threading.Event | None = None,
         recorded: Recorded | None = None,
+        *,
+        resumed: bool = False,
     ) -> Transferred:
         """Take one upload to verified-and-recorded, resuming from its checkpoint.
 
@@ -369,9 +372,16 @@ class Uploader:
         With `recorded`, the verified upload is recorded in a batch with others
         instead of before returning, and `recorded` is called once it is (or once
         recording failed); the ledger's `flush_deferred` waits for that.
+
+        `resumed` says a previous run left the upload: one whose asset Compass
+        shows complete already is recorded without sending anything again.
         """
         started = time.monotonic()
         self.counters.sent_for(upload.upload_id)  # what a stopped try left
+        finished = self._finished_before(root, upload) if resumed else None
+        if finished is not None:
+            upload, asset = finished
+            return self._verified(upload, asset, started, recorded)
         try:
             stream = open(root / upload.rel_path, "rb")  # noqa: SIM115
         except FileNotFoundError:
@@ -395,6 +405,16 @@ class Uploader:
                     stream.seek(0)
                     upload = self._advance(stream, upload, describe, stop)
             asset = self._complete(upload)
+        return self._verified(upload, asset, started, recorded)
+
+    def _verified(
+        self,
+        upload: UploadRecord,
+        asset: AssetItem,
+        started: float,
+        recorded: Recorded | None,
+    ) -> Transferred:
+        """Record an upload Compass holds, verified (see carry for `recorded`)."""
         done = Transferred(
             rel_path=upload.rel_path,
             kind=upload.kind,
@@ -431,6 +451,48 @@ class Uploader:
         if upload.state == "initiated":
             upload = self._send_parts(stream, upload, stop)
         return upload
+
+    def _finished_before(
+        self, root: Path, upload: UploadRecord
+    ) -> tuple[UploadRecord, AssetItem] | None:
+        """A resumed one-part upload of a new asset that a stopped run completed.
+
+        One-part uploads record no "completing" step (a checkpoint per small file
+        is the costliest thing an upload of many does), so after a stop between
+        asking `complete` and recording the result, the ledger still says
+        "created". Compass shows the asset complete then: with the file's own
+        bytes (hashed again, it is one part) it is recorded as such; with the file
+        gone or changed since it was read, it is recorded as it was read, so the
+        pass sees the rename, move, deletion or change as of any synced file.
+        Returns the upload with the asset's checksum, and the asset.
+        """
+        if upload.kind != "new" or upload.state != "created" or upload.asset_id is None:
+            return None
+        try:
+            asset = self.client.get_asset(upload.asset_id)
+        except NotFound:
+            return None
+        if asset.status != "complete" or asset.size != upload.file_size:
+            return None
+        if asset.size > choose_part_size(asset.size, self.part_size):
+            return None  # several parts: those record every step
+        as_read = (upload.file_size, upload.mtime_ns, upload.inode)
+        try:
+            with open(root / upload.rel_path, "rb") as stream:
+                st = os.fstat(stream.fileno())
+                if (st.st_size, st.st_mtime_ns, st.st_ino) == as_read:
+                    checksum, size = md5_of_file(stream)
+                    self.counters.add(read=size)
+                    if checksum != asset.checksum:
+                        return None  # other bytes: sent again, as before
+        except FileNotFoundError:
+            pass
+        log.info(
+            "%s: asset %d was completed by a run that stopped before recording it",
+            upload.rel_path,
+            asset.asset_id,
+        )
+        return replace(upload, checksum=asset.checksum), asset
 
     def _complete_without_file(self, upload: UploadRecord) -> AssetItem:
         """Finish an upload whose file went away after every byte was sent: a run
@@ -630,7 +692,9 @@ class Uploader:
         if not held or not reader.at_end():
             raise FileChanged()
         checksum = reader.whole_md5()
-        self.ledger.set_upload_completing(upload.upload_id, checksum)
+        if upload.part_count > 1 or upload.kind != "new":
+            # A one-part new asset goes without: see _finished_before.
+            self.ledger.set_upload_completing(upload.upload_id, checksum)
         return replace(upload, state="completing", checksum=checksum)
 
     def _confirm_now(self, upload: UploadRecord) -> Callable[[SentPart], None]:

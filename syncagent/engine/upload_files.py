@@ -41,9 +41,15 @@ RECENT_SECONDS = 1.0
 class FileSteps(FailureGuard):
     """Checks, revises and uploads files, each under the failure guard."""
 
-    def _carry(self, upload: UploadRecord) -> None:
+    def _carry(self, upload: UploadRecord, resumed: bool = False) -> None:
+        """Carry an upload through; `resumed` when a previous run left it."""
         self.uploader.carry(
-            self.root, upload, self._describe_asset, self.stop, self._recorded
+            self.root,
+            upload,
+            self._describe_asset,
+            self.stop,
+            self._recorded,
+            resumed=resumed,
         )
 
     def _recorded(self, done: Transferred, error: BaseException | None) -> None:

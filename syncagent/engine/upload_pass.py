@@ -191,7 +191,9 @@ class UploadPass(RenameSteps):
         adopted = self._guard_batch(orphans, self.uploader.adopt_orphans) or {}
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="file") as pool:
             futures = [
-                self._submit(pool, u.rel_path, self._carry, self._fresh(u, adopted))
+                self._submit(
+                    pool, u.rel_path, self._carry, self._fresh(u, adopted), True
+                )
                 for u in mine
             ]
             self._join(futures)

@@ -26,9 +26,10 @@ def dead_owner() -> str:
     return f"{socket.gethostname()}:{process.pid}:dead"
 
 
-def crashed_after_complete(root: Path, config: Path, url: str) -> int:
+def crashed_after_complete(root: Path, config: Path, url: str, checkpoint: str) -> int:
     """Leave a.bin as a crash right after `complete` leaves it: the asset complete
-    in Compass, the upload "completing" in the ledger, no entry. Returns the
+    in Compass, the upload in the ledger at its last checkpoint ("completing" for
+    uploads of several parts, "created" for one part), no entry. Returns the
     asset's ID."""
     data = os.urandom(300_000)
     (root / "a.bin").write_bytes(data)
@@ -46,13 +47,16 @@ def crashed_after_complete(root: Path, config: Path, url: str) -> int:
         mapping_id, [start], dead_owner(), timedelta(minutes=10)
     )
     ledger.set_upload_assets({upload.upload_id: asset_id})
-    ledger.set_upload_completing(upload.upload_id, hashlib.md5(data).hexdigest())
+    if checkpoint == "completing":
+        checksum = hashlib.md5(data).hexdigest()
+        ledger.set_upload_completing(upload.upload_id, checksum)
     ledger.close()
     return asset_id
 
 
+@pytest.mark.parametrize("checkpoint", ["completing", "created"])
 @pytest.mark.parametrize(
-    ("change", "on_local_delete", "expected"),
+    "case",
     [
         ("rename", "keep", {"b.bin": "same asset"}),
         ("move", "remove", {"sub/a.bin": "new asset"}),
@@ -62,17 +66,17 @@ def crashed_after_complete(root: Path, config: Path, url: str) -> int:
 def test_a_file_changed_after_an_unrecorded_upload_leaves_no_orphan(
     tmp_path: Path,
     emulator: EmulatorServer,
-    change: str,
-    on_local_delete: str,
-    expected: dict[str, str],
+    case: tuple[str, str, dict[str, str]],
+    checkpoint: str,
 ) -> None:
+    change, on_local_delete, expected = case
     root = tmp_path / "root"
     root.mkdir()
     (tmp_path / "state").mkdir()
     mapping = {"local": str(root), "folder_id": 1001}
     mapping["on_local_delete"] = on_local_delete
     config = write_config(tmp_path, emulator.url, [mapping])
-    asset_id = crashed_after_complete(root, config, emulator.url)
+    asset_id = crashed_after_complete(root, config, emulator.url, checkpoint)
 
     if change == "rename":
         (root / "a.bin").rename(root / "b.bin")
@@ -95,3 +99,28 @@ def test_a_file_changed_after_an_unrecorded_upload_leaves_no_orphan(
     for path, which in expected.items():
         same = tree[path][0]["id"] == asset_id
         assert same == (which == "same asset")
+
+
+def test_an_unrecorded_one_part_upload_is_recorded_without_sending_it_again(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "state").mkdir()
+    config = write_config(
+        tmp_path, emulator.url, [{"local": str(root), "folder_id": 1001}]
+    )
+    asset_id = crashed_after_complete(root, config, emulator.url, "created")
+    writer = CompassWriter(emulator.url)
+    writer.reset_stats()
+
+    first = run_sync(config)
+    second = run_sync(config)
+
+    assert first.returncode == 0, first.stderr
+    assert (first.mapping["uploaded"], first.mapping["bytes_sent"]) == (1, 0)
+    assert writer.stats()["part_uploads"] == 0
+    assert (second.mapping["uploaded"], second.mapping["unchanged"]) == (0, 1)
+    tree = RemoteView(emulator.url).tree(1001)
+    assert [asset["id"] for asset in tree["a.bin"]] == [asset_id]
+    writer.close()
