@@ -2,10 +2,11 @@
 
 A remote asset or folder name becomes one path component that is valid on Linux, macOS
 and Windows alike, so a mirror can be copied anywhere: separators, `.` and `..`,
-control characters, the characters Windows forbids, trailing dots and spaces, device
-names (`CON`, `LPT1`, ...) and the agent's own reserved names are rewritten. Names
-that collide once case and Unicode normalisation are folded away get a tag naming
-their asset or folder, so nothing is lost and the choice is the same on every pass.
+control characters and bidirectional overrides, the characters Windows forbids,
+trailing dots and spaces, device names (`CON`, `LPT1`, ...) and the agent's own
+reserved names are rewritten. Names that collide once case and Unicode
+normalisation are folded away get a tag naming their asset or folder, so nothing is
+lost and the choice is the same on every pass.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ MAX_SUFFIX_CHARS = 16
 PLACEHOLDER = "_"
 
 _FORBIDDEN = re.compile(r'[<>:"|?*]')
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _SEPARATORS = re.compile(r"[/\\]")
 _DEVICES = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
     f"{prefix}{n}" for prefix in ("COM", "LPT") for n in "0123456789¹²³"
@@ -46,9 +48,12 @@ def safe_name(remote_name: str) -> str:
     parts = [p for p in _SEPARATORS.split(name) if p.strip(".")]
     name = PLACEHOLDER.join(parts)
 
-    # Characters no disk (or only some) accepts in a name.
+    # Characters no disk (or only some) accepts in a name, and the bidirectional
+    # overrides and isolates that make a name read as another one (`x<RLO>fdp.exe`
+    # shows as `xexe.pdf`).
     name = "".join(
-        PLACEHOLDER if unicodedata.category(ch) == "Cc" else ch for ch in name
+        PLACEHOLDER if unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS else ch
+        for ch in name
     )
     name = _FORBIDDEN.sub(PLACEHOLDER, name)
     stripped = name.rstrip(" .")

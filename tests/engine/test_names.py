@@ -44,6 +44,12 @@ from syncagent.engine.names import (
         (".syncagent-dl-1.part", "_.syncagent-dl-1.part"),
         (".hidden", ".hidden"),
         ("Cafe\u0301.jpg", "Café.jpg"),
+        ("invoice\u202efdp.exe", "invoice_fdp.exe"),
+        ("\u2067right\u2069 \u202aleft\u202c.txt", "_right_ _left_.txt"),
+        (
+            "coder \U0001f469\u200d\U0001f4bb.png",
+            "coder \U0001f469\u200d\U0001f4bb.png",
+        ),
     ],
 )
 def test_safe_name(remote: str, local: str) -> None:
