@@ -132,6 +132,7 @@ _UPLOAD_LABELS = (
 )
 _PULL_LABELS = (
     "downloaded",
+    "adopted",
     "updated",
     "restored",
     "renamed",

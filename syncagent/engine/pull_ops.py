@@ -106,6 +106,9 @@ class Record:
 
     entry: EntryRecord
     forget: str | None = None
+    adopted: bool = False
+    """A local file of unknown origin found holding the asset's bytes (a lost
+    ledger, a seeded mirror), counted as adopted."""
 
 
 @dataclass(frozen=True)

@@ -273,6 +273,7 @@ class PullPass:
                 self.ledger.rename_entry(self.mapping_id, record.forget, record.entry)
             else:
                 self.ledger.put_entry(self.mapping_id, record.entry)
+        self.report.count("adopted", sum(r.adopted for r in plan.records))
 
         # Step: downloads and conflict copies.
         assets = [op.asset for op in plan.fetches] + [c.asset for c in plan.conflicts]

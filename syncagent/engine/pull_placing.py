@@ -140,7 +140,8 @@ class PlacingSteps(PlannerState):
         self.plan.placements[key] = (target, asset)
         local = self.adopted.get(key)
         if local is not None:
-            self.plan.records.append(Record(file_entry(target, asset, local, "remote")))
+            entry = file_entry(target, asset, local, "remote")
+            self.plan.records.append(Record(entry, adopted=True))
             return
         self._fetch(Fetch(target, asset, "new"))
 

@@ -668,6 +668,7 @@ def test_a_lost_ledger_duplicates_nothing_the_mirror_named_for_a_collision(
 
     pull, upload = pulled(reports), uploaded(reports)
     assert (pull.downloaded, pull.folders_created) == (0, 0)
+    assert pull.adopted == len(before)  # recognised, and said so
     assert (upload.uploaded, upload.adopted) == (0, 0)
     assert contents(mirror) == before
     view = RemoteView(emulator.url)
@@ -698,6 +699,7 @@ def test_a_seeded_file_named_in_decomposed_unicode_is_recognised(
     reports = sync_once(config)
 
     assert (pulled(reports).downloaded, uploaded(reports).uploaded) == (0, 0)
+    assert pulled(reports).adopted == 1
     assert os.listdir(mirror) == [decomposed]
     assert writer.stats()["downloads"] == 0
     again = sync_once(config)
