@@ -1,7 +1,8 @@
 """Carry an upload from wherever it stands to verified in Compass and recorded.
 
 An upload is checkpointed in the ledger at each step — asset created, multipart
-initiated, parts confirmed, completion asked — so a crash at any instant resumes it
+initiated, parts confirmed, completion asked (but for one part of a new asset, see
+Uploader._finished_before) — so a crash at any instant resumes it
 where it stopped: no asset is created twice, no confirmed part is sent twice.
 """
 
@@ -623,7 +624,7 @@ class Uploader:
             )
         if part_count > 1:
             # A one-part upload is cheaper to initiate and send again after a crash
-            # than to checkpoint step by step; "completing" is still recorded.
+            # than to checkpoint step by step.
             self.ledger.set_upload_initiated(upload.upload_id, part_size, part_count)
         return replace(
             upload,
