@@ -96,7 +96,8 @@ def sync(config_path: Path | None, dry_run: bool, as_json: bool, verbose: int) -
     """Sync every mapping once, verify, print a summary and exit.
 
     Exit status: 0 all in sync, 1 some files failed (each listed with its reason),
-    2 configuration or usage error.
+    2 configuration or usage error, 130 stopped by Ctrl-C or SIGTERM (what was in
+    flight resumes at the next run).
     """
     from syncagent.commands.sync import run_sync
 
