@@ -2,8 +2,8 @@
 
 An upload is checkpointed in the ledger at each step — asset created, multipart
 initiated, parts confirmed, completion asked (but for one part of a new asset, see
-Uploader._finished_before) — so a crash at any instant resumes it
-where it stopped: no asset is created twice, no confirmed part is sent twice.
+Uploader._finished_before) — so a crash at any instant resumes it where it stopped:
+no asset is created twice, no confirmed part is sent twice.
 """
 
 from __future__ import annotations
