@@ -248,13 +248,15 @@ class LedgerBase:
         as much as the checkpoint written with it. One that failed is not kept.
         """
         with self._write_lock:
-            connection = self._held_writer or self._writer.connect()
-            self._held_writer = None
+            connection, self._held_writer = self._held_writer, None
             try:
+                if connection is None:
+                    connection = self._writer.connect()
                 with connection.begin():
                     yield connection
             except BaseException as exc:
-                connection.close()
+                if connection is not None:
+                    connection.close()
                 if isinstance(exc, SQLAlchemyError):
                     raise LedgerError(
                         f"cannot write the ledger at {safe_url(self.url)}: "
