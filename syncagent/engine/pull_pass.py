@@ -377,9 +377,12 @@ class PullPass:
     def _sweep_temps(
         self, root: SafeRoot, local: LocalView, remote: RemoteTree
     ) -> None:
-        """Remove unfinished downloads that will never be resumed: abandoned long
-        ago, or of a version Compass has replaced since."""
+        """Remove unfinished downloads that will never be resumed: of an asset no
+        longer under the mapping's folder (the listing is whole, or the pass would
+        have stopped), of a version Compass has replaced since, or abandoned long
+        ago. A partial of an asset that comes back is simply downloaded anew."""
         cutoff = (time.time() - STALE_TEMP_SECONDS) * 1e9
+        listed = {a.asset_id for a in remote.assets}
         current = {
             a.asset_id: temp_name(source_key(a.asset_id, a.checksum))
             for a in remote.assets
@@ -388,7 +391,9 @@ class PullPass:
         for rel_path, mtime_ns in local.temps.items():
             name = rel_path.rpartition("/")[2]
             asset_id = source_asset_of(name)
-            if asset_id in current and current[asset_id] != name:
+            if asset_id is not None and asset_id not in listed:
+                why = "its asset is no longer in this folder in Compass"
+            elif asset_id in current and current[asset_id] != name:
                 why = "its asset has a newer version in Compass"
             elif mtime_ns < cutoff:
                 why = "abandoned"

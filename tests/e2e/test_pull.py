@@ -341,26 +341,31 @@ def test_a_download_left_half_done_resumes_on_the_next_pass(
     assert not temp.exists()
 
 
-def test_a_partial_download_of_a_replaced_version_is_removed(
+def test_a_partial_download_of_a_replaced_version_or_a_removed_asset_is_removed(
     emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
 ) -> None:
     old, new = b"first cut " * 50_000, b"second cut " * 50_000
     asset_id = writer.upload(ROOT, "cut.mov", old)
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    # What an interrupted pull of the first cut left, and one of an unknown asset.
+    # What an interrupted pull of the first cut left, and one of an asset removed
+    # from the folder since (or never in it).
     superseded = mirror / temp_name(source_key(asset_id, md5(old)))
     superseded.write_bytes(old[:100_000])
-    unknown = mirror / temp_name(source_key(987654, md5(b"other")))
-    unknown.write_bytes(b"other"[:3])
+    removed = writer.upload(ROOT, "dropped.mov", b"dropped take")
+    gone = mirror / "sub" / temp_name(source_key(removed, md5(b"dropped take")))
+    gone.parent.mkdir()
+    gone.write_bytes(b"dropped")
+    writer.remove(ROOT, [removed])
     writer.revise(asset_id, "cut.mov", new)
 
     report = pulled(sync_once(mirror_config(tmp_path, emulator.url)))
 
     assert (report.downloaded, report.failures) == (1, [])
     assert (mirror / "cut.mov").read_bytes() == new
-    assert not superseded.exists()  # never to be resumed: that version is gone
-    assert unknown.exists()  # may be of an asset this listing does not show now
+    # Neither can ever be resumed: that version, and that asset, are gone.
+    assert not superseded.exists()
+    assert not gone.exists()
 
 
 def test_a_hard_link_planted_at_the_temp_name_is_never_written_through(
