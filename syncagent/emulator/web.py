@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -128,7 +128,15 @@ async def _read_json(request: Request) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > _MAX_JSON_BYTES:
         raise ApiError(400, "request body is too large")
-    raw = await request.body()
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        # A client stopped (killed) while sending: nobody is left to answer, and
+        # it is no fault of the server's.
+        logger.debug("%s: the client left before its body arrived", request.url.path)
+        raise ApiError(
+            400, "the connection closed before the request body arrived"
+        ) from None
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):

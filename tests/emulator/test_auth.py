@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+import socket
+import time
 
 import httpx
 import pytest
@@ -131,3 +134,27 @@ def test_remembered_tokens_still_expire_and_refreshes_follow_the_clock() -> None
     forged, _expires = TokenIssuer(b"x" * 32, clock, ttl=60).issue(7)
     with pytest.raises(TokenError, match="invalid"):
         issuer.verify(forged)
+
+
+def test_a_client_gone_before_its_body_arrived_is_no_server_error(
+    emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    host, port = emulator.url.removeprefix("http://").rsplit(":", 1)
+    caplog.set_level(logging.WARNING)
+
+    # A client killed while it sends a JSON body: the headers promise 100 bytes.
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            b"POST /api/v1/authenticate HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            b'{"user'
+        )
+        time.sleep(0.2)
+    time.sleep(0.3)
+    answer = httpx.post(
+        emulator.url + "/api/v1/authenticate",
+        json={"username": "demo", "password": "demo"},
+    )
+
+    assert answer.status_code == 200
+    assert [r.getMessage() for r in caplog.records] == []
