@@ -26,13 +26,16 @@ MAX_ENTRIES = 10_000_000
 class LocalView:
     """Regular files, directories and every other name below a root.
 
-    `temps` are the agent's unfinished downloads, with their modification times.
+    `temps` are the agent's unfinished downloads, with their modification times;
+    `linked_temps` those of them with more than one name (a download placed by a
+    run stopped before it removed the temp name, or a link planted there).
     """
 
     files: dict[str, LocalFile] = field(default_factory=dict)
     dirs: set[str] = field(default_factory=set)
     others: set[str] = field(default_factory=set)
     temps: dict[str, int] = field(default_factory=dict)
+    linked_temps: set[str] = field(default_factory=set)
 
     _index: dict[str, dict[str, str]] | None = field(default=None, repr=False)
 
@@ -131,7 +134,10 @@ def _take(
     rel_path = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
     if entry.name.startswith(AGENT_PREFIX):
         if entry.name.endswith(".part") and entry.is_file(follow_symlinks=False):
-            view.temps[rel_path] = entry.stat(follow_symlinks=False).st_mtime_ns
+            st = entry.stat(follow_symlinks=False)
+            view.temps[rel_path] = st.st_mtime_ns
+            if st.st_nlink > 1:
+                view.linked_temps.add(rel_path)
         return
     try:
         st = entry.stat(follow_symlinks=False)

@@ -377,10 +377,11 @@ class PullPass:
     def _sweep_temps(
         self, root: SafeRoot, local: LocalView, remote: RemoteTree
     ) -> None:
-        """Remove unfinished downloads that will never be resumed: of an asset no
-        longer under the mapping's folder (the listing is whole, or the pass would
-        have stopped), of a version Compass has replaced since, or abandoned long
-        ago. A partial of an asset that comes back is simply downloaded anew."""
+        """Remove unfinished downloads that will never be resumed: a temp name
+        still linked to a placed file, a partial of an asset no longer under the
+        mapping's folder (the listing is whole, or the pass would have stopped), of
+        a version Compass has replaced since, or abandoned long ago. A partial of an
+        asset that comes back is simply downloaded anew."""
         cutoff = (time.time() - STALE_TEMP_SECONDS) * 1e9
         listed = {a.asset_id for a in remote.assets}
         current = {
@@ -391,7 +392,11 @@ class PullPass:
         for rel_path, mtime_ns in local.temps.items():
             name = rel_path.rpartition("/")[2]
             asset_id = source_asset_of(name)
-            if asset_id is not None and asset_id not in listed:
+            if rel_path in local.linked_temps:
+                # Placing a download links the temp file to its name, then removes
+                # the temp name: a run stopped in between left both names.
+                why = "a second name of a file already in place"
+            elif asset_id is not None and asset_id not in listed:
                 why = "its asset is no longer in this folder in Compass"
             elif asset_id in current and current[asset_id] != name:
                 why = "its asset has a newer version in Compass"

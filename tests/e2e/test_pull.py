@@ -368,6 +368,27 @@ def test_a_partial_download_of_a_replaced_version_or_a_removed_asset_is_removed(
     assert not gone.exists()
 
 
+def test_a_temp_name_left_linked_to_a_placed_download_is_removed(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    data = random_bytes(150_000, seed=9)
+    asset_id = writer.upload(ROOT, "take.mov", data)
+    config = mirror_config(tmp_path, emulator.url)
+    mirror = tmp_path / "mirror"
+    sync_once(config)
+    # Placing links the temp file to its name, then removes the temp name: a run
+    # stopped between the two leaves both names on one file.
+    temp = mirror / temp_name(source_key(asset_id, md5(data)))
+    temp.hardlink_to(mirror / "take.mov")
+
+    report = pulled(sync_once(config))
+
+    assert report.ok and report.bytes_received == 0
+    assert not temp.exists()
+    assert (mirror / "take.mov").read_bytes() == data
+    assert (mirror / "take.mov").stat().st_nlink == 1
+
+
 def test_a_hard_link_planted_at_the_temp_name_is_never_written_through(
     emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
 ) -> None:
