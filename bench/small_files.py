@@ -10,8 +10,8 @@ script with `--peer`), and the CPU each used is printed per file.
     python3 dev.py bench small_files [--files N] [--size BYTES] [--runs R]
 
 Measured (December 2026, 2-core machine, medians of 5 runs): syncagent reaches
-0.84-0.87 of the peer (target 0.8), about 211-232 against 251-266 files/s, with
-about 3.1-3.4 ms of agent CPU per file against the peer's 2.8-3.0 (the emulator
+0.84-0.89 of the peer (target 0.8), about 211-238 against 251-269 files/s, with
+about 3.0-3.4 ms of agent CPU per file against the peer's 2.7-3.0 (the emulator
 serves both at 3.2-3.6). What the agent does beyond the peer, and how it stays
 cheap: the scan and plan; one ledger row per file before its asset is created; a
 one-part upload records no step between (a stopped run's completed asset is found
