@@ -300,7 +300,10 @@ class DropBoxHooks(PassHooks):
         if (
             found is not None
             and found.inode == entry.inode
-            and (found != _identity_of(entry) or open_for_writing(self.root / rel_path))
+            and (
+                found != Identity.of_entry(entry)
+                or open_for_writing(self.root / rel_path)
+            )
         ):
             # Written to since it was read: its writer had not finished. Moved or
             # deleted now, the rest would never reach Compass.
@@ -312,7 +315,7 @@ class DropBoxHooks(PassHooks):
                 entry.asset_id or 0,
             )
             return False
-        if found is None or found == _identity_of(entry):
+        if found is None or found == Identity.of_entry(entry):
             return True  # gone already, or still the same: after_ingest goes on
         log.info(
             "%s: asset %d holds the file as it was; a new file took its place while "
@@ -371,10 +374,10 @@ class DropBoxHooks(PassHooks):
                 found = None  # a link or a file now in its way: it is not here
             if found is None:
                 gone.append(entry)
-            elif found == _identity_of(entry):
+            elif found == Identity.of_entry(entry):
                 self.synced(rel_path, entry.asset_id or 0)
         moved = self._moved_meanwhile(gone)
-        forgotten = [e.rel_path for e in gone if _identity_of(e) not in moved]
+        forgotten = [e.rel_path for e in gone if Identity.of_entry(e) not in moved]
         self.ledger.remove_entries(self.mapping_id, forgotten)
 
     def _moved_meanwhile(self, gone: list[EntryRecord]) -> set[Identity]:
@@ -384,7 +387,7 @@ class DropBoxHooks(PassHooks):
         scanned = ingest_mapping(self.mapping)
         tree = scan_tree(self.root, PathFilter(scanned.include, scanned.exclude))
         present = {Identity(f.size, f.mtime_ns, f.inode) for f in tree.files.values()}
-        return {_identity_of(e) for e in gone} & present
+        return {Identity.of_entry(e) for e in gone} & present
 
     def _move(self, rel_path: str, folder: str) -> Left | None:
         """Move a file and its sidecar under `folder`; None if it stays.
@@ -504,10 +507,6 @@ class DropBoxHooks(PassHooks):
                 log.debug("%s: empty folder kept: %s", rel_dir, exc)
             return False
         return True
-
-
-def _identity_of(entry: EntryRecord) -> Identity:
-    return Identity(entry.size or 0, entry.mtime_ns or 0, entry.inode or 0)
 
 
 def _sidecar_here(directory: Dir, name: str) -> bool:

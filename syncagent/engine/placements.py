@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from syncagent.engine.safe_root import SafeRoot, UnsafePath
+from syncagent.engine.safe_root import Identity, SafeRoot, UnsafePath
 from syncagent.ledger import Ledger
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,7 @@ def settle_placements(ledger: Ledger, mapping_id: int, root: SafeRoot) -> int:
             found = root.identity(entry.rel_path)
         except (UnsafePath, OSError):
             found = None
-        placed = found is not None and (found.size, found.mtime_ns, found.inode) == (
-            entry.size,
-            entry.mtime_ns,
-            entry.inode,
-        )
-        if placed:
+        if found == Identity.of_entry(entry):
             ledger.record_placement(mapping_id, entry, replaces)
             log.info(
                 "%s: downloaded by a run that stopped before recording it (asset %d); "

@@ -45,11 +45,6 @@ MAX_NAME_TRIES = 50
 _COUNTER_OF_KIND = {"new": "downloaded", "revision": "updated", "restore": "restored"}
 
 
-def identity_of(entry: EntryRecord) -> Identity:
-    """The identity a synced file had when it was recorded."""
-    return Identity(entry.size or 0, entry.mtime_ns or 0, entry.inode or 0)
-
-
 def dir_entry(rel_path: str, folder: RemoteFolder) -> EntryRecord:
     """The ledger entry of a directory mirroring a remote folder."""
     return EntryRecord(
@@ -156,7 +151,7 @@ class PullApplier:
         ]
         for candidate in candidates:
             try:
-                self.root.move_file(entry.rel_path, candidate, identity_of(entry))
+                self.root.move_file(entry.rel_path, candidate, Identity.of_entry(entry))
                 return candidate
             except Occupied:
                 continue
@@ -169,7 +164,7 @@ class PullApplier:
         try:
             self.root.move_file(op.old_rel_path, op.entry.rel_path)
         except FileNotFoundError:
-            if self.root.identity(op.entry.rel_path) != identity_of(op.entry):
+            if self.root.identity(op.entry.rel_path) != Identity.of_entry(op.entry):
                 raise
             # Moved already by a run that stopped before recording it.
         self.ledger.rename_entry(self.mapping_id, op.old_rel_path, op.entry)
@@ -216,7 +211,7 @@ class PullApplier:
         if op.expect is None:
             return _place_new(got, name, op.rel_path)
         try:
-            return got.place_replacing(name, identity_of(op.expect))
+            return got.place_replacing(name, Identity.of_entry(op.expect))
         except LocalChanged:
             # It changed while the new version was coming: keep both.
             agreed = _with_remote_version(op.expect, op.asset)

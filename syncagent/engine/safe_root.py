@@ -17,9 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from syncagent.engine.problems import FileProblem
+
+if TYPE_CHECKING:
+    from syncagent.ledger.records import EntryRecord
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -63,6 +66,11 @@ class Identity:
     def of(cls, st: os.stat_result) -> Identity:
         """The identity of a stat result."""
         return cls(st.st_size, st.st_mtime_ns, st.st_ino)
+
+    @classmethod
+    def of_entry(cls, entry: EntryRecord) -> Identity:
+        """The identity a synced file had when the ledger recorded it."""
+        return cls(entry.size or 0, entry.mtime_ns or 0, entry.inode or 0)
 
 
 def split_rel_path(rel_path: str) -> list[str]:

@@ -477,11 +477,9 @@ class Uploader:
             return None
         if asset.size > choose_part_size(asset.size, self.part_size):
             return None  # several parts: those record every step
-        as_read = (upload.file_size, upload.mtime_ns, upload.inode)
         try:
             with open(root / upload.rel_path, "rb") as stream:
-                st = os.fstat(stream.fileno())
-                if (st.st_size, st.st_mtime_ns, st.st_ino) == as_read:
+                if _as_read(upload, os.fstat(stream.fileno())):
                     checksum, size = md5_of_file(stream)
                     self.counters.add(read=size)
                     if checksum != asset.checksum:
@@ -550,8 +548,7 @@ class Uploader:
 
     def _follow_file(self, upload: UploadRecord, st: os.stat_result) -> UploadRecord:
         """Reconcile an upload with the file as it is now."""
-        now = (st.st_size, st.st_mtime_ns, st.st_ino)
-        if now == (upload.file_size, upload.mtime_ns, upload.inode):
+        if _as_read(upload, st):
             return upload
         if upload.state == "completing":
             # Every byte was read and sent; finish that version, the change is next.
@@ -571,7 +568,10 @@ class Uploader:
             state = "created"
         self.ledger.reset_upload(upload.upload_id, state=state, forget_asset=forget)
         self.ledger.restat_upload(
-            upload.upload_id, file_size=now[0], mtime_ns=now[1], inode=now[2]
+            upload.upload_id,
+            file_size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            inode=st.st_ino,
         )
         return self._reload(upload)
 
@@ -684,13 +684,7 @@ class Uploader:
             confirmations.settle()
 
         # Step: check the file held still while it was read.
-        st = os.fstat(stream.fileno())
-        held = (st.st_size, st.st_mtime_ns, st.st_ino) == (
-            upload.file_size,
-            upload.mtime_ns,
-            upload.inode,
-        )
-        if not held or not reader.at_end():
+        if not _as_read(upload, os.fstat(stream.fileno())) or not reader.at_end():
             raise FileChanged()
         checksum = reader.whole_md5()
         if upload.part_count > 1 or upload.kind != "new":
@@ -830,6 +824,15 @@ class Uploader:
         if fresh is None:
             raise TransientError(f"{upload.rel_path}: its upload record disappeared")
         return fresh
+
+
+def _as_read(upload: UploadRecord, st: os.stat_result) -> bool:
+    """Whether a stat shows the file as the upload took it: size, time, inode."""
+    return (st.st_size, st.st_mtime_ns, st.st_ino) == (
+        upload.file_size,
+        upload.mtime_ns,
+        upload.inode,
+    )
 
 
 def _verified_entry(upload: UploadRecord, asset: AssetItem) -> EntryRecord:

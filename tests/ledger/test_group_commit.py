@@ -98,10 +98,15 @@ def test_every_write_of_many_threads_is_committed_once() -> None:
     assert sorted(database.committed) == sorted(names)
 
 
+def deferred_on(database: FakeDatabase) -> DeferredCommits:
+    """Deferred commits that linger long enough for a test's writes to gather."""
+    return DeferredCommits(database.transaction, linger=0.5)  # type: ignore[arg-type]
+
+
 def test_deferred_writes_arriving_together_share_one_transaction() -> None:
     database = FakeDatabase()
     database.release_first.set()
-    deferred = DeferredCommits(database.transaction, linger=0.5)  # type: ignore[arg-type]
+    deferred = deferred_on(database)
     followed: list[tuple[str, BaseException | None, bool]] = []
 
     def follow(name: str) -> Then:
@@ -124,7 +129,7 @@ def test_deferred_writes_arriving_together_share_one_transaction() -> None:
 def test_a_failing_deferred_write_fails_alone_and_its_follow_up_sees_why() -> None:
     database = FakeDatabase()
     database.release_first.set()
-    deferred = DeferredCommits(database.transaction, linger=0.5)  # type: ignore[arg-type]
+    deferred = deferred_on(database)
     errors: dict[str, BaseException | None] = {}
 
     def follow(name: str) -> Then:
@@ -142,7 +147,7 @@ def test_a_failing_deferred_write_fails_alone_and_its_follow_up_sees_why() -> No
 def test_flush_raises_what_a_follow_up_raised_once_everything_is_committed() -> None:
     database = FakeDatabase()
     database.release_first.set()
-    deferred = DeferredCommits(database.transaction, linger=0.5)  # type: ignore[arg-type]
+    deferred = deferred_on(database)
 
     def refuse(error: BaseException | None) -> None:
         raise OSError("the ledger's disk is full")
