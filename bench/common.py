@@ -139,3 +139,17 @@ def cpu_seconds(pid: int) -> float:
 
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0))
+
+
+def timed(command: list[str]) -> tuple[float, float, float]:
+    """Seconds a command took from its start to its exit, its peak RSS in MB and
+    its CPU seconds."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{command[1:3]} failed")
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime

@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -41,6 +38,7 @@ from common import (
     login,
     make_folder,
     median,
+    timed,
     write_agent_config,
 )
 
@@ -114,19 +112,6 @@ def peer_upload(url: str, folder_id: int, root: Path, concurrency: int) -> None:
                 future.result()
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """Seconds a command took, from its start to its exit, and its CPU seconds."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{command[1:3]} failed")
-    return elapsed, usage.ru_utime + usage.ru_stime
-
-
 def peer_command(url: str, folder_id: int, root: Path, concurrency: int) -> list[str]:
     return [
         PYTHON,
@@ -181,7 +166,9 @@ def main() -> None:
                 folder = make_folder(url, f"{name}-{run}")
                 served = "the peer" if name == "peer" else "syncagent"
                 before = cpu_seconds(emulator_pid)
-                seconds, used = timed(command(url, folder, root, args.concurrency))
+                seconds, _rss, used = timed(
+                    command(url, folder, root, args.concurrency)
+                )
                 cpu[f"emulator for {served}"].append(cpu_seconds(emulator_pid) - before)
                 times.append(seconds)
                 cpu[name].append(used)
