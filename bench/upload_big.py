@@ -182,6 +182,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     size = args.size_mib * MIB
+    if shutil.which("curl") is None:
+        sys.exit("upload_big: curl is needed for the ceiling; install curl first")
 
     times: dict[str, list[float]] = {"curl": [], "peer": [], "agent": []}
     cpu: dict[str, list[float]] = {"peer": [], "agent": []}
