@@ -103,10 +103,12 @@ class Status:
 
 
 def collect_status(config: Config, ledger: Ledger) -> Status:
-    """Read the state of every mapping and of the processes on the ledger."""
-    processes = _processes(ledger)
+    """Read the state of every mapping and of the processes on the ledger, all as
+    of one moment: the counts add up while an agent writes."""
+    with ledger.snapshot():
+        processes = _processes(ledger)
+        mappings = [_mapping_status(m, ledger) for m in config.mappings]
     running = any(p.alive and p.kind == "run" for p in processes)
-    mappings = [_mapping_status(m, ledger) for m in config.mappings]
     if not any(p.alive for p in processes):
         # A pass left open with no live process to run it was cut short.
         for mapping in mappings:

@@ -208,6 +208,7 @@ class LedgerBase:
         self._held_writer: Connection | None = None
         self._group = GroupCommit(self._core)
         self._deferred = DeferredCommits(self._core)
+        self._snapshots = threading.local()
 
     def close(self) -> None:
         """Commit the writes still deferred, then release the database connections.
@@ -280,7 +281,36 @@ class LedgerBase:
         self._deferred.submit(write, then)
 
     @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Make every read of this thread inside the block see the ledger as it
+        stood at the first of them, whatever is written meanwhile.
+
+        A report that adds up several reads (synced, in flight, pending) needs it
+        while a pass commits: a file whose record lands between two reads would
+        otherwise be counted in neither or in both. Nested blocks share the outer
+        snapshot.
+        """
+        if self._held_snapshot() is not None:
+            yield
+            return
+        with self._read() as session:
+            # The session's transaction begins at its first read and lasts until
+            # the block ends; on SQLite (WAL) it reads one snapshot throughout.
+            self._snapshots.session = session
+            try:
+                yield
+            finally:
+                self._snapshots.session = None
+
+    def _held_snapshot(self) -> Session | None:
+        return getattr(self._snapshots, "session", None)
+
+    @contextmanager
     def _read(self) -> Iterator[Session]:
+        held = self._held_snapshot()
+        if held is not None:
+            yield held
+            return
         try:
             with self._sessions() as session:
                 yield session
@@ -288,6 +318,16 @@ class LedgerBase:
             raise LedgerError(
                 f"cannot read the ledger at {safe_url(self.url)}: {reason_of(exc)}"
             ) from exc
+
+    @contextmanager
+    def _read_connection(self) -> Iterator[Connection]:
+        """A connection for plain-row reads, in the snapshot if one is held."""
+        held = self._held_snapshot()
+        if held is not None:
+            yield held.connection()
+            return
+        with self.engine.connect() as connection:
+            yield connection
 
     @staticmethod
     def _upsert_entry(

@@ -91,7 +91,7 @@ class EntriesMixin(LedgerBase):
         # Plain rows, not ORM objects: a pass reads every entry of a large tree.
         query = select(*ENTRY_COLUMNS).where(*conditions)
         try:
-            with self.engine.connect() as connection:
+            with self._read_connection() as connection:
                 rows = connection.execute(query).all()
         except SQLAlchemyError as exc:
             raise LedgerError(

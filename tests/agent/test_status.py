@@ -6,8 +6,10 @@ import io
 import json
 import os
 import socket
+import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from syncagent.agent.status import collect_status
 from syncagent.commands.status import print_status
@@ -193,3 +195,48 @@ def test_a_pass_that_stopped_short_says_why(tmp_path: Path) -> None:
     [plain] = [m for m in status.mappings if m.local_root.endswith("plain")]
     assert (plain.failed, plain.stopped) == (0, f"upload: {why}")
     assert status.troubled
+
+
+def test_counts_add_up_when_a_record_lands_between_the_reads(tmp_path: Path) -> None:
+    # A pass commits a verified upload (entry in, upload row out) after status has
+    # counted the synced entries but before it lists the uploads in flight.
+    (tmp_path / "agent.toml").write_text(TOML)
+    config = load_config(tmp_path / "agent.toml")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "a.txt").write_text("a")
+    (plain / "clip.mov").write_text("clip")
+    ledger = Ledger(config.ledger_url)
+    plain_id = ledger.ensure_mapping(str(plain), 1001)
+    synced(ledger, plain_id, plain, "a.txt")
+    st = (plain / "clip.mov").stat()
+    upload = ledger.begin_upload(
+        plain_id,
+        rel_path="clip.mov",
+        kind="new",
+        folder_id=1001,
+        remote_name="clip.mov",
+        asset_id=None,
+        file_size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        inode=st.st_ino,
+        owner="elsewhere:1:x",
+        lease=timedelta(minutes=10),
+    )
+    entry = EntryRecord(
+        "clip.mov", "file", 1001, 2, "clip.mov", 4, st.st_mtime_ns, st.st_ino, "0"
+    )
+    listing = ledger.uploads
+
+    def uploads_after_a_record(mapping_id: int) -> list[Any]:
+        writer = threading.Thread(target=ledger.finish_upload, args=(upload, entry))
+        writer.start()
+        writer.join()
+        return listing(mapping_id)
+
+    ledger.uploads = uploads_after_a_record  # type: ignore[method-assign]
+
+    first = collect_status(config, ledger).mappings[0]
+
+    assert ledger.count_entries(plain_id) == 2  # the record did land
+    assert (first.synced, first.in_flight, first.pending) == (1, 1, 0)

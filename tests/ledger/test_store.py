@@ -215,3 +215,27 @@ def test_a_checkpoint_that_failed_leaves_the_next_ones_working(ledger: Ledger) -
     reloaded = ledger.upload(upload.upload_id)
     assert reloaded is not None
     assert (reloaded.state, reloaded.checksum) == ("completing", "c" * 32)
+
+
+def test_reads_in_a_snapshot_see_one_moment_while_another_thread_writes(
+    ledger: Ledger,
+) -> None:
+    mapping_id = ledger.ensure_mapping("/media", 1001)
+    upload = ledger.upload(begin(ledger, mapping_id))
+    assert upload is not None
+    entry = EntryRecord("clip.mov", "file", 1001, 42, "clip.mov", 20, 5, 9, "b" * 32)
+
+    def finish_elsewhere() -> None:
+        writer = threading.Thread(target=ledger.finish_upload, args=(upload, entry))
+        writer.start()
+        writer.join()
+
+    with ledger.snapshot():
+        assert ledger.count_entries(mapping_id) == 0
+        finish_elsewhere()
+        with ledger.snapshot():  # nested: still the outer moment
+            assert len(ledger.uploads(mapping_id)) == 1
+        assert ledger.entries(mapping_id) == {}
+
+    assert ledger.count_entries(mapping_id) == 1
+    assert ledger.uploads(mapping_id) == []
