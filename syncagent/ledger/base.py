@@ -153,6 +153,10 @@ def upgrade_ledger(url: str) -> tuple[str | None, str | None]:
         ) from exc
 
 
+_SNAPSHOT = "REPEATABLE READ"
+"""Isolation of a snapshot() on databases other than SQLite: one snapshot per
+transaction, as of its first statement."""
+
 WRITES = "syncagent_writes"
 """Execution option of the connections that write the ledger."""
 
@@ -294,8 +298,11 @@ class LedgerBase:
             yield
             return
         with self._read() as session:
-            # The session's transaction begins at its first read and lasts until
-            # the block ends; on SQLite (WAL) it reads one snapshot throughout.
+            # The session's transaction lasts until the block ends. On SQLite (WAL)
+            # it reads one snapshot throughout; elsewhere (PostgreSQL) a transaction
+            # must ask for that.
+            if self.engine.dialect.name != "sqlite":
+                session.connection(execution_options={"isolation_level": _SNAPSHOT})
             self._snapshots.session = session
             try:
                 yield

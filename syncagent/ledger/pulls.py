@@ -215,10 +215,10 @@ class PullStateMixin(EntriesMixin):
         )
 
 
-# Where a moving entry waits, so two rows never hold one path in between.
-
-
-_MOVING_PREFIX = "\x00moving/"
+_MOVING_PREFIX = "/moving/"
+"""Where a moving entry waits, so two rows never hold one path in between. No
+relative path starts with "/"; a NUL byte would say the same on SQLite, but
+PostgreSQL refuses it in text."""
 
 
 def _placement_at(mapping_id: int, rel_path: str) -> Any:

@@ -32,6 +32,7 @@ def write_config(
     username: str = "demo",
     password: str = "demo",
     ingest_wait: str | None = None,
+    ledger: str = "sqlite:///state/ledger.db",
 ) -> Path:
     """Write an agent.toml for the given Compass URL and mappings."""
     lines = [
@@ -41,7 +42,7 @@ def write_config(
         f'password = "{password}"',
         "timeout = 20",
         "[ledger]",
-        'url = "sqlite:///state/ledger.db"',
+        f'url = "{ledger}"',
         "[transfer]",
         f'part_size = "{part_size}"',
         f"concurrency = {concurrency}",

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from syncagent.config import load_config
 from syncagent.emulator.server import EmulatorServer
 from syncagent.ledger import Ledger
 from tests.e2e.agent_support import Agent, agent_settings
@@ -42,7 +43,7 @@ def start(agents: list[Agent], config: Path, name: str = "agent") -> Agent:
 
 def synced_count(config: Path, root: Path) -> int:
     """Files the agent has recorded in sync, read from its ledger."""
-    ledger = Ledger(f"sqlite:///{config.parent / 'state' / 'ledger.db'}")
+    ledger = ledger_of(config)
     try:
         mapping_id = ledger.find_mapping(str(root), 1001)
         return 0 if mapping_id is None else ledger.count_entries(mapping_id)
@@ -51,7 +52,8 @@ def synced_count(config: Path, root: Path) -> int:
 
 
 def ledger_of(config: Path) -> Ledger:
-    return Ledger(f"sqlite:///{config.parent / 'state' / 'ledger.db'}")
+    """The ledger the agent of `config` keeps."""
+    return Ledger(load_config(config).ledger_url)
 
 
 def failures_in_ledger(config: Path, root: Path) -> dict[str, str]:
@@ -84,7 +86,11 @@ def only(assets: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_slow_copy_burst_rename_and_move_while_status_watches(
-    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, agents: list[Agent]
+    tmp_path: Path,
+    emulator: EmulatorServer,
+    view: RemoteView,
+    agents: list[Agent],
+    ledger_url: str,
 ) -> None:
     root = tmp_path / "watched"
     for folder in ("a", "b", "burst"):
@@ -96,6 +102,7 @@ def test_slow_copy_burst_rename_and_move_while_status_watches(
         emulator.url,
         [mapping],
         extra=agent_settings(settle_seconds=1.0, shutdown_timeout=10),
+        ledger=ledger_url,
     )
     agent = start(agents, config)
     agent.wait_for("the first pass", lambda: synced_count(config, root) == 1)

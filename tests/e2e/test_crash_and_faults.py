@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from syncagent.emulator.server import EmulatorServer
-from syncagent.ledger import Ledger
 from tests.e2e.compass_writer import CompassWriter
 from tests.e2e.support import (
     SYNCAGENT,
@@ -25,6 +24,7 @@ from tests.e2e.support import (
     run_sync,
     write_config,
 )
+from tests.e2e.test_agent import ledger_of
 
 MIB = 1024 * 1024
 KILL_RUNS = 20
@@ -81,13 +81,16 @@ def start_and_kill(config: Path, view: RemoteView, rng: random.Random) -> None:
 
 
 def test_kill_9_at_random_instants_loses_and_duplicates_nothing(
-    tmp_path: Path, emulator: EmulatorServer
+    tmp_path: Path, emulator: EmulatorServer, ledger_url: str
 ) -> None:
     rng = random.Random(20261204)
     root = tmp_path / "media"
     root.mkdir()
     config = write_config(
-        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+        tmp_path,
+        emulator.url,
+        [{"local": "media", "folder_id": 1001}],
+        ledger=ledger_url,
     )
     view = RemoteView(emulator.url)
 
@@ -130,7 +133,7 @@ def test_kill_9_at_random_instants_loses_and_duplicates_nothing(
 
 
 def test_faults_token_expiry_and_expiring_urls_still_sync_everything(
-    tmp_path: Path,
+    tmp_path: Path, ledger_url: str
 ) -> None:
     faults = ",".join(
         [
@@ -161,7 +164,10 @@ def test_faults_token_expiry_and_expiring_urls_still_sync_everything(
             )
         (root / "long take.mov").write_bytes(rng.randbytes(4 * 5 * MIB + 17))
         config = write_config(
-            tmp_path, server.url, [{"local": "media", "folder_id": 1001}]
+            tmp_path,
+            server.url,
+            [{"local": "media", "folder_id": 1001}],
+            ledger=ledger_url,
         )
 
         result = run_sync(config, timeout=300)
@@ -182,7 +188,7 @@ def test_faults_token_expiry_and_expiring_urls_still_sync_everything(
 
 
 def last_upload_outcome(config: Path, root: Path) -> str | None:
-    ledger = Ledger(f"sqlite:///{config.parent / 'state' / 'ledger.db'}")
+    ledger = ledger_of(config)
     try:
         mapping_id = ledger.find_mapping(str(root), 1001)
         assert mapping_id is not None
@@ -311,7 +317,7 @@ def test_an_upload_whose_asset_was_deleted_meanwhile_goes_up_as_a_new_asset(
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=60)
     assert process.returncode == 130
-    ledger = Ledger(f"sqlite:///{config.parent / 'state' / 'ledger.db'}")
+    ledger = ledger_of(config)
     try:
         [mapping_id] = ledger.mappings()
         [upload] = ledger.uploads(mapping_id)

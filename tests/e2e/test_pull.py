@@ -71,10 +71,12 @@ def mirror_config(
     url: str,
     direction: str = "download",
     local: str = "mirror",
+    *,
+    ledger: str = "sqlite:///state/ledger.db",
     **mapping: object,
 ) -> Path:
     entry = {"local": local, "folder_id": ROOT, "direction": direction, **mapping}
-    return write_config(tmp_path, url, [entry])
+    return write_config(tmp_path, url, [entry], ledger=ledger)
 
 
 def sync_once(config: Path) -> list[PassReport]:
@@ -105,14 +107,17 @@ def random_bytes(size: int, seed: int) -> bytes:
 
 
 def test_a_mirror_follows_what_others_do_in_compass(
-    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+    emulator: EmulatorServer,
+    writer: CompassWriter,
+    tmp_path: Path,
+    ledger_url: str,
 ) -> None:
     clip = random_bytes(3 * MIB, seed=1)
     notes = writer.upload(ROOT, "notes.txt", b"first version\n")
     clip_id = writer.upload(ROOT, "clip.bin", clip)
     shoot = writer.make_folder("Shoot", ROOT)
     frame = writer.upload(shoot, "frame.txt", b"frame\n")
-    config = mirror_config(tmp_path, emulator.url)
+    config = mirror_config(tmp_path, emulator.url, ledger=ledger_url)
     mirror = tmp_path / "mirror"
 
     first = run_sync(config)
@@ -864,10 +869,13 @@ def test_a_link_in_place_of_a_file_and_a_kept_change_are_said_plainly(
 
 
 def test_two_way_conflict_keeps_both_versions(
-    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+    emulator: EmulatorServer,
+    writer: CompassWriter,
+    tmp_path: Path,
+    ledger_url: str,
 ) -> None:
     doc = writer.upload(ROOT, "doc.txt", b"base\n")
-    config = mirror_config(tmp_path, emulator.url, direction="both")
+    config = mirror_config(tmp_path, emulator.url, direction="both", ledger=ledger_url)
     mirror = tmp_path / "mirror"
     first = run_sync(config)
     assert first.returncode == 0, first.stderr
@@ -898,14 +906,17 @@ def test_two_way_conflict_keeps_both_versions(
 
 
 def test_two_way_never_echoes_over_three_passes(
-    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+    emulator: EmulatorServer,
+    writer: CompassWriter,
+    tmp_path: Path,
+    ledger_url: str,
 ) -> None:
     writer.upload(ROOT, "from compass.txt", b"remote\n")
     mirror = tmp_path / "mirror"
     (mirror / "sub").mkdir(parents=True)
     (mirror / "from disk.txt").write_bytes(b"local\n")
     (mirror / "sub" / "deep.txt").write_bytes(b"deep\n")
-    config = mirror_config(tmp_path, emulator.url, direction="both")
+    config = mirror_config(tmp_path, emulator.url, direction="both", ledger=ledger_url)
 
     first = sync_once(config)
 

@@ -69,12 +69,15 @@ def view(emulator: EmulatorServer) -> RemoteView:
 
 
 def test_tree_of_odd_names_is_mirrored_and_a_second_sync_does_nothing(
-    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, ledger_url: str
 ) -> None:
     root = tmp_path / "media"
     make_tree(root)
     config = write_config(
-        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+        tmp_path,
+        emulator.url,
+        [{"local": "media", "folder_id": 1001}],
+        ledger=ledger_url,
     )
 
     first = run_sync(config)
@@ -97,12 +100,15 @@ def test_tree_of_odd_names_is_mirrored_and_a_second_sync_does_nothing(
 
 
 def test_changes_become_revisions_and_touches_are_recorded_without_upload(
-    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, ledger_url: str
 ) -> None:
     root = tmp_path / "media"
     make_tree(root, seed=2)
     config = write_config(
-        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+        tmp_path,
+        emulator.url,
+        [{"local": "media", "folder_id": 1001}],
+        ledger=ledger_url,
     )
     assert run_sync(config).returncode == 0
     assets = assert_mirrored(root, view, 1001)

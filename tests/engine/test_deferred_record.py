@@ -16,8 +16,10 @@ from tests.engine.test_part_confirmations import (
 )
 
 
-def test_the_record_follows_the_upload_and_then_reports_it(tmp_path: Path) -> None:
-    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db")
+def test_the_record_follows_the_upload_and_then_reports_it(
+    tmp_path: Path, ledger_url: str
+) -> None:
+    ledger = Ledger(ledger_url)
     upload = started_upload(tmp_path, ledger)
     client = SlowConfirms((tmp_path / "take.mov").read_bytes())
     uploader = uploader_for(client, ledger)
@@ -39,9 +41,9 @@ def test_the_record_follows_the_upload_and_then_reports_it(tmp_path: Path) -> No
 
 
 def test_a_record_lost_in_a_crash_is_verified_again_without_sending(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, ledger_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db")
+    ledger = Ledger(ledger_url)
     upload = started_upload(tmp_path, ledger)
     client = SlowConfirms((tmp_path / "take.mov").read_bytes())
     uploader = uploader_for(client, ledger)

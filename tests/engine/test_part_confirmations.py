@@ -96,8 +96,9 @@ def uploader_for(client: SlowConfirms, ledger: Ledger) -> Uploader:
 
 def test_a_sender_goes_on_while_its_parts_are_confirmed_in_batches(
     tmp_path: Path,
+    ledger_url: str,
 ) -> None:
-    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db")
+    ledger = Ledger(ledger_url)
     upload = started_upload(tmp_path, ledger)
     client = SlowConfirms((tmp_path / "take.mov").read_bytes())
     uploader = uploader_for(client, ledger)
@@ -116,8 +117,9 @@ def test_a_sender_goes_on_while_its_parts_are_confirmed_in_batches(
 
 def test_a_refused_confirmation_fails_the_upload_before_it_completes(
     tmp_path: Path,
+    ledger_url: str,
 ) -> None:
-    ledger = Ledger(f"sqlite:///{tmp_path}/ledger.db")
+    ledger = Ledger(ledger_url)
     upload = started_upload(tmp_path, ledger)
     client = SlowConfirms((tmp_path / "take.mov").read_bytes(), refuse=True)
     uploader = uploader_for(client, ledger)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from syncagent.ledger.records import ProxyFileRecord
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(f"sqlite:///{tmp_path}/ledger.db")
+def ledger(ledger_url: str) -> Iterator[Ledger]:
+    ledger = Ledger(ledger_url)
+    yield ledger
+    ledger.close()
 
 
 def file_entry(rel_path: str, asset_id: int, folder_id: int = 1001) -> EntryRecord:
