@@ -129,8 +129,9 @@ class Dir:
         """A regular file here, opened for reading."""
         return os.fdopen(self.open_file(name, os.O_RDONLY), "rb")
 
-    def link_new(self, name: str, target: Dir, target_name: str) -> None:
-        """Give a file a second name; Occupied if that name is taken."""
+    def link_new(self, name: str, target: Dir, target_name: str) -> bool:
+        """Give a file a second name; Occupied if that name is taken. On a disk
+        without hard links the file is renamed instead: False says so."""
         try:
             # Never follow: a file swapped for a link since it was checked is moved
             # as the link it now is, not as what it points to.
@@ -141,7 +142,7 @@ class Dir:
                 dst_dir_fd=target.fd,
                 follow_symlinks=False,
             )
-            return
+            return True
         except FileExistsError:
             raise Occupied(target.rel(target_name)) from None
         except OSError as exc:
@@ -151,12 +152,23 @@ class Dir:
         if target.lstat(target_name) is not None:
             raise Occupied(target.rel(target_name))
         os.rename(name, target_name, src_dir_fd=self.fd, dst_dir_fd=target.fd)
+        return False
 
     def move_new(self, name: str, target: Dir, target_name: str) -> None:
-        """Move a regular file to a name that must be free (never replacing)."""
-        self.link_new(name, target, target_name)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name, dir_fd=self.fd)
+        """Move a regular file to a name that must be free (never replacing).
+
+        A file that cannot leave this folder (one that forbids removing names)
+        stays only here: its new name is taken back before the error is raised, so
+        a move tried again at every pass leaves no second copy behind each time.
+        """
+        if not self.link_new(name, target, target_name):
+            return
+        try:
+            self.unlink(name)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(target_name, dir_fd=target.fd)
+            raise
 
     def write_new(self, name: str, data: bytes) -> None:
         """Create a file that must not exist yet; Occupied if anything has the name."""

@@ -308,3 +308,32 @@ def test_a_drop_written_to_after_its_upload_stays_for_a_revision(
     assert kept is not None and kept.asset_id == 7  # its next upload: a revision
     [warning] = messages(caplog, logging.WARNING)
     assert warning.startswith("render.mov: written to again after its upload")
+
+
+def test_a_file_that_cannot_leave_its_folder_leaves_no_copy_in_done(
+    root: Path, ledger: Ledger, undeletable: set[str]
+) -> None:
+    # Its folder forbids removing names: each pass links it into done/, then
+    # fails to remove it here; the link must not stay (it did: one more per pass).
+    hooks, mapping_id = make_hooks(root, ledger, "move")
+    drop(root, ledger, mapping_id, "hot/clip.mov")
+    (root / "hot/clip.mov.json").write_text("{}")
+    undeletable.add("clip.mov")
+
+    hooks.synced("hot/clip.mov", 7)
+    for _ in range(3):
+        make_hooks(root, ledger, "move")[0].recover()
+
+    assert [p for p in (root / "done").rglob("*") if not p.is_dir()] == []
+    assert (root / "hot/clip.mov").stat().st_nlink == 1
+    [failure] = ledger.failures(mapping_id)
+    assert failure.reason == "uploaded, but not moved to done/: Operation not permitted"
+
+    undeletable.clear()
+    make_hooks(root, ledger, "move")[0].recover()
+
+    assert sorted(p.name for p in (root / "done/hot").iterdir()) == [
+        "clip.mov",
+        "clip.mov.json",
+    ]
+    assert ledger.failures(mapping_id) == []
