@@ -187,13 +187,17 @@ def load_config(path: Path, *, need_password: bool = True) -> Config:
     return _Reader(path, need_password=need_password).config(raw)
 
 
+_SQLITE_URL = re.compile(r"sqlite(?:\+\w+)?:///(?P<path>[^?]*)")
+"""A SQLite URL with a file, whatever its driver (`sqlite+pysqlite:///...`)."""
+
+
 def sqlite_file(ledger_url: str) -> Path | None:
     """The file of a SQLite ledger URL (`sqlite:///path`); None for other databases
     and in-memory ones."""
-    prefix = "sqlite:///"
-    if not ledger_url.startswith(prefix) or ":memory:" in ledger_url:
+    found = _SQLITE_URL.match(ledger_url)
+    if found is None or found["path"] in ("", ":memory:"):
         return None
-    return Path(ledger_url[len(prefix) :].split("?", 1)[0])
+    return Path(found["path"])
 
 
 def parse_size(value: Any, key: str) -> int:
@@ -389,16 +393,13 @@ class _Reader:
                 "ledger.url",
                 f"expected a database URL like sqlite:///path/ledger.db, got {url!r}",
             )
-        prefix = "sqlite:///"
-        if (
-            url.startswith(prefix)
-            and not url.startswith(prefix + "/")
-            and url != "sqlite://"
-        ):
-            relative = url[len(prefix) :]
-            if relative and relative != ":memory:":
-                url = prefix + str(self.path_of(relative))
-        return url
+        found = _SQLITE_URL.match(url)
+        if found is None or found["path"].startswith("/"):
+            return url
+        if found["path"] in ("", ":memory:"):
+            return url
+        start, end = found.span("path")
+        return url[:start] + str(self.path_of(found["path"])) + url[end:]
 
     def transfer(self, raw: dict[str, Any]) -> TransferConfig:
         table = self.table(

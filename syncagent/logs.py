@@ -19,7 +19,7 @@ _SECRETS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"), "[token]"),
     (
-        re.compile(r"(?i)((?:x-amz-[a-z-]+|signature|token|password)=)[^&\s\"']+"),
+        re.compile(r"(?i)((?:x-amz-[a-z-]+|signature|sig|token|password)=)[^&\s\"']+"),
         r"\1[redacted]",
     ),
     (re.compile(r"(?i)(\"password\"\s*:\s*\")[^\"]*"), r"\1[redacted]"),

@@ -7,10 +7,10 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from syncagent.compass import CompassClient, ProxyUnusable
 from syncagent.config import Config, ConfigError, MappingConfig
@@ -33,6 +33,8 @@ from syncagent.ledger import Ledger, LedgerError, LedgerUnavailable, MappingBusy
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 60.0
+
+_Report = TypeVar("_Report", bound=PassReport)
 
 
 @dataclass
@@ -207,26 +209,40 @@ def run_upload_pass(
         configured_roots={str(m.local_root) for m in runtime.config.mappings},
         watched=watched,
     )
-    return _run_recorded(runtime, mapping_id, upload_pass)
+    return _run_recorded(
+        runtime,
+        mapping_id,
+        upload_pass.report,
+        upload_pass.run,
+        interrupted=lambda: upload_pass.cut_short,
+        dry_run=dry_run,
+    )
 
 
 def _run_recorded(
-    runtime: Runtime, mapping_id: int, upload_pass: UploadPass
-) -> PassReport:
-    ledger = runtime.ledger
+    runtime: Runtime,
+    mapping_id: int,
+    report: _Report,
+    run: Callable[[], _Report],
+    *,
+    interrupted: Callable[[], bool],
+    dry_run: bool,
+) -> _Report:
+    """Run a pass between its start and its end in the ledger; a mapping another
+    live process is passing over is not run (its report says why)."""
     try:
-        pass_id = ledger.start_pass(
+        pass_id = runtime.ledger.start_pass(
             mapping_id,
-            "upload",
+            report.kind,
             runtime.owner,
             lambda o: owner_is_alive(o, runtime.owner),
         )
     except MappingBusy as exc:
-        upload_pass.report.fatal = str(exc)
-        return upload_pass.report
-    report = upload_pass.run()
-    outcome = "interrupted" if upload_pass.cut_short else report.outcome
-    _end_pass(runtime, pass_id, outcome, report.to_dict(), upload_pass.dry_run)
+        report.fatal = str(exc)
+        return report
+    report = run()
+    outcome = "interrupted" if interrupted() else report.outcome
+    _end_pass(runtime, pass_id, outcome, report.to_dict(), dry_run)
     return report
 
 
@@ -239,17 +255,6 @@ def _end_pass(
         runtime.ledger.drop_pass(pass_id)
     else:
         runtime.ledger.finish_pass(pass_id, outcome, summary)
-
-
-def run_pull_passes(
-    runtime: Runtime, progress: Progress, *, dry_run: bool = False
-) -> list[PullReport]:
-    """One pull over every mapping that downloads, one after the other."""
-    return [
-        run_pull_pass(runtime, mapping, progress, dry_run=dry_run)
-        for mapping in runtime.config.mappings
-        if mapping.downloads
-    ]
 
 
 def run_pull_pass(
@@ -274,17 +279,11 @@ def run_pull_pass(
         dry_run=dry_run,
         stop=stop,
     )
-    try:
-        pass_id = runtime.ledger.start_pass(
-            mapping_id,
-            "pull",
-            runtime.owner,
-            lambda o: owner_is_alive(o, runtime.owner),
-        )
-    except MappingBusy as exc:
-        pull.report.fatal = str(exc)
-        return pull.report
-    report = pull.run()
-    outcome = "interrupted" if pull.stop.is_set() else report.outcome
-    _end_pass(runtime, pass_id, outcome, report.to_dict(), dry_run)
-    return report
+    return _run_recorded(
+        runtime,
+        mapping_id,
+        pull.report,
+        pull.run,
+        interrupted=pull.stop.is_set,
+        dry_run=dry_run,
+    )

@@ -209,15 +209,20 @@ def test_conflict_copies_are_excluded_only_in_two_way_mappings(tmp_path: Path) -
     assert not both_rules.includes_file(copy)
 
 
-def test_the_agents_own_files_inside_a_mapping_are_never_synced(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scheme", ["sqlite", "sqlite+pysqlite"])
+def test_the_agents_own_files_inside_a_mapping_are_never_synced(
+    tmp_path: Path, scheme: str
+) -> None:
     from syncagent.engine.filters import PathFilter
 
-    text = (
-        MINIMAL.replace('local = "media"', 'local = "."')
-        + '[ledger]\nurl = "sqlite:///state/ledger.db"\n[embedded]\ndata = "emu"\n'
+    text = MINIMAL.replace('local = "media"', 'local = "."') + (
+        f'[ledger]\nurl = "{scheme}:///state/ledger.db"\n[embedded]\ndata = "emu"\n'
     )
-    [mapping] = load_config(write(tmp_path, text)).mappings
+    config = load_config(write(tmp_path, text))
+    [mapping] = config.mappings
     rules = PathFilter(mapping.include, mapping.exclude)
+
+    assert config.ledger_url == f"{scheme}:///{tmp_path}/state/ledger.db"
 
     for own in ["agent.toml", "state/ledger.db", "state/ledger.db-wal", "emu"]:
         assert rules.excludes(own) or not rules.includes_file(own), own

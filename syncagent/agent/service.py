@@ -139,8 +139,7 @@ class AgentService:
             # A drop box file renamed while it went up has its asset renamed by this
             # pass; the next one moves it to done/ (or deletes it).
             runner.request("upload", "renamed in a drop box")
-        transient = any(not f.permanent for f in report.failures)
-        return report.fatal is not None or transient
+        return _wants_retry(report)
 
     def _pull_pass(
         self, mapping: MappingConfig, runner: MappingRunner, stop: threading.Event
@@ -152,8 +151,7 @@ class AgentService:
             # Compass's version is saved beside the file; this side's version goes up
             # as a new revision now, not at the next rescan.
             runner.request("upload", "conflict kept")
-        transient = any(not f.permanent for f in report.failures)
-        return report.fatal is not None or transient
+        return _wants_retry(report)
 
     def _next_scheduled(self, index: int, kind: str) -> float | None:
         """Seconds until the scheduler next asks mapping `index` for a `kind` pass."""
@@ -167,6 +165,11 @@ class AgentService:
 def _job_id(kind: str, index: int) -> str:
     """The scheduler's job that asks mapping `index` for `kind` passes."""
     return f"{_JOBS[kind]}:{index}"
+
+
+def _wants_retry(report: PassReport) -> bool:
+    """Whether a pass should run again soon: it stopped, or a failure may pass."""
+    return report.fatal is not None or any(not f.permanent for f in report.failures)
 
 
 def _log_report(report: PassReport) -> None:

@@ -21,7 +21,6 @@ from syncagent.compass.models import (
     NewAsset,
     Permissions,
     Proxy,
-    Revision,
     SearchPage,
 )
 from syncagent.compass.retry import RetryPolicy
@@ -48,7 +47,6 @@ __all__ = [
     "ProxyUnusable",
     "RequestRejected",
     "RetryPolicy",
-    "Revision",
     "SearchPage",
     "TransientError",
     "UrlExpired",

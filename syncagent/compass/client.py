@@ -7,7 +7,6 @@ flows of the reference.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -30,7 +29,6 @@ from syncagent.compass.models import (
     FolderListing,
     NewAsset,
     Proxy,
-    Revision,
     SearchPage,
 )
 from syncagent.compass.retry import RetryPolicy
@@ -41,8 +39,6 @@ from syncagent.compass.transport import (
     redact_url,
     rejection_for,
 )
-
-log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 500
 SEARCH_PAGE_SIZE = 100  # per_page_index=1
@@ -202,18 +198,6 @@ class CompassClient:
         }
         self.session.call("POST", "/api/v1/asset_items/revisions", body=body)
 
-    def replace_asset(self, asset_id: int, filename: str, file_size: int) -> None:
-        """Open a replacement of an asset's file for HTTP upload (no revision kept)."""
-        body = {
-            "asset_item": {
-                "asset_item_id": asset_id,
-                "filename": filename,
-                "file_size": file_size,
-            },
-            "upload_type": "http",
-        }
-        self.session.call("POST", "/api/v1/asset_items/replace", body=body)
-
     def initiate_upload(self, asset_id: int, part_size: int) -> int:
         """Start a multipart upload and return its part count."""
         data = self.session.call(
@@ -333,11 +317,6 @@ class CompassClient:
             self.session.call(
                 "POST", "/api/v1/asset_items/bulk_update", body={"asset_items": items}
             )
-
-    def list_revisions(self, asset_id: int) -> list[Revision]:
-        """Every revision of an asset item."""
-        data = self.session.call("GET", f"/api/v1/asset_items/{asset_id}/revisions")
-        return wire.revisions(data)
 
     def vocabularies(self) -> dict[str, Any]:
         """The vocabularies custom metadata values are checked against."""

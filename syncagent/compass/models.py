@@ -83,15 +83,6 @@ class AssetItem:
 
 
 @dataclass(frozen=True)
-class Revision:
-    """One revision of an asset item."""
-
-    revision_id: int
-    mcs_id: str | None
-    ingest_id: int | None
-
-
-@dataclass(frozen=True)
 class Proxy:
     """A proxy (thumbnail or rendition) that exists for an asset."""
 

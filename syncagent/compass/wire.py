@@ -12,7 +12,6 @@ from syncagent.compass.models import (
     FolderListing,
     Permissions,
     Proxy,
-    Revision,
     SearchPage,
 )
 
@@ -113,20 +112,6 @@ def search_page(data: Any) -> SearchPage:
         matches=_int_or_none(data.get("matches")) or 0,
         last_page=bool(data.get("last_page", True)),
     )
-
-
-def revisions(data: Any) -> list[Revision]:
-    """Read the revisions list of an asset item."""
-    if not isinstance(data, list):
-        raise TransientError("revisions answer is not a list")
-    return [
-        Revision(
-            revision_id=int(item["id"]),
-            mcs_id=item.get("mcs_id"),
-            ingest_id=_int_or_none(item.get("ingest_id")),
-        )
-        for item in data
-    ]
 
 
 def proxies(data: Any) -> dict[int, list[Proxy]]:

@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
-from syncagent.compass import AmbiguousResult, CompassClient, InvalidRequest
+from syncagent.compass import AmbiguousResult, CompassClient, InvalidRequest, NotFound
 from syncagent.engine.planner import parent_of
 from syncagent.ledger import EntryRecord, Ledger
 
 log = logging.getLogger(__name__)
+
+
+def folder_refusal(
+    client: CompassClient, folder_id: int, need: Literal["upload", "download"]
+) -> str | None:
+    """Why a mapping's Compass folder cannot serve its passes, or None if it can."""
+    user = client.session.username
+    try:
+        listing = client.list_subfolders(folder_id)
+    except NotFound:
+        return (
+            f"Compass folder {folder_id} does not exist or is not visible to user "
+            f"{user!r}"
+        )
+    if not getattr(listing.permissions, need):
+        verb = "upload to" if need == "upload" else "download from"
+        return (
+            f"user {user!r} may not {verb} Compass folder {folder_id} ({listing.name})"
+        )
+    return None
 
 
 class FolderMap:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from syncagent.engine.names import PROXY_DIR, TRASH_DIR, split_suffix, tagged
+from syncagent.engine.names import PROXY_DIR, TRASH_DIR, tagged
 
 PROXY_TYPES = frozenset(
     {
@@ -58,11 +58,6 @@ def proxy_rel_path(asset_rel_path: str, proxy_type: str) -> str:
     return f"{PROXY_DIR}/{asset_rel_path}/{proxy_type}{proxy_extension(proxy_type)}"
 
 
-def proxy_dir_of(asset_rel_path: str) -> str:
-    """The folder holding every proxy of one asset."""
-    return f"{PROXY_DIR}/{asset_rel_path}"
-
-
 def trash_rel_path(rel_path: str) -> str:
     """Where a file removed in Compass is moved to (before any renaming for room)."""
     return f"{TRASH_DIR}/{rel_path}"
@@ -80,9 +75,3 @@ def conflict_name(name: str, when: datetime, asset_id: int, number: int = 1) -> 
     if number > 1:
         tag = f"{tag} {number}"
     return tagged(name, tag)
-
-
-def is_conflict_copy(name: str) -> bool:
-    """Whether a file name is one of the agent's conflict copies."""
-    stem, _ = split_suffix(name)
-    return stem.endswith(")") and " (conflict " in stem and " asset " in stem

@@ -107,11 +107,6 @@ def is_tagged(name: str, base: str, tag: str, *, is_dir: bool = False) -> bool:
     return tagged(base, tag + number, is_dir=is_dir) == name
 
 
-def asset_tag(asset_id: int) -> str:
-    """The tag that sets apart the name of an asset whose name is taken."""
-    return f"asset {asset_id}"
-
-
 _ASSET_TAG = re.compile(r" \(asset ([0-9]+)(?: [0-9]+)?\)")
 
 

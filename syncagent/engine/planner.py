@@ -122,14 +122,14 @@ def plan_upload_pass(
     ]
     gone = [e for e in missing if local.sees(e.rel_path)]
     by_identity = {
-        (e.inode, e.size, e.mtime_ns): e
+        _identity(e): e
         for e in missing
         if e.asset_id and (local.sees(e.rel_path) or local.may_have_moved(e.rel_path))
     }
     new_files.sort(key=_by_path)
     present = _present_by_identity(local, synced) if new_files else {}
     for found in new_files:
-        identity = (found.inode, found.size, found.mtime_ns)
+        identity = _identity(found)
         moved = by_identity.pop(identity, None)
         if moved is not None:
             plan.renames.append(Rename(moved, found))
@@ -178,7 +178,7 @@ def confirm_deleted(
     is no rename).
     """
     identities = {
-        (f.inode, f.size, f.mtime_ns)
+        _identity(f)
         for rel_path, f in second_look.files.items()
         if rel_path not in first_look.files
     }
@@ -188,7 +188,7 @@ def confirm_deleted(
             return True
         return (
             entry.rel_path not in second_look.files
-            and (entry.inode, entry.size, entry.mtime_ns) not in identities
+            and _identity(entry) not in identities
             and second_look.sees(entry.rel_path)
             and not second_look.may_have_moved(entry.rel_path)
         )
@@ -201,10 +201,10 @@ def confirm_deleted(
 
 def _present_by_identity(
     local: LocalTree, synced: Mapping[str, EntryRecord]
-) -> dict[tuple[int | None, int | None, int | None], EntryRecord]:
+) -> dict[FileIdentity, EntryRecord]:
     """Synced files the scan saw in place, by identity (inode, size, mtime)."""
     return {
-        (e.inode, e.size, e.mtime_ns): e
+        _identity(e): e
         for rel_path, e in synced.items()
         if e.kind == "file" and rel_path in local.files and e.inode is not None
     }
@@ -251,12 +251,12 @@ def _moves_cut_short(
     deleted, look the same; that delete is then counted as a move finished, and its
     asset goes the way on_local_delete says a deleted file's goes.
     """
-    wanted = {(e.inode, e.size, e.mtime_ns): e for e in gone if e.asset_id}
+    wanted = {_identity(e): e for e in gone if e.asset_id}
     if not wanted:
         return set()
     held: set[str] = set()
     for rel_path, found in local.files.items():
-        old = wanted.get((found.inode, found.size, found.mtime_ns))
+        old = wanted.get(_identity(found))
         if old is None:
             continue
         if rel_path in in_flight:
@@ -267,12 +267,7 @@ def _moves_cut_short(
             entry is not None
             and entry.kind == "file"
             and entry.asset_id not in (None, old.asset_id)
-            and (entry.inode, entry.size, entry.mtime_ns)
-            == (
-                found.inode,
-                found.size,
-                found.mtime_ns,
-            )
+            and _identity(entry) == _identity(found)
             and entry.checksum is not None
             and entry.checksum == old.checksum
         ):
@@ -283,3 +278,11 @@ def _moves_cut_short(
 
 def _by_path(found: LocalFile) -> str:
     return found.rel_path
+
+
+FileIdentity = tuple[int | None, int | None, int | None]
+"""What a rename keeps: inode, size and modification time."""
+
+
+def _identity(file: LocalFile | EntryRecord) -> FileIdentity:
+    return (file.inode, file.size, file.mtime_ns)

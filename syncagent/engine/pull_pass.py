@@ -23,7 +23,6 @@ from syncagent.compass import (
     CompassClient,
     CompassError,
     CompassUnreachable,
-    NotFound,
     RequestRejected,
 )
 from syncagent.config import DEFAULT_EXCLUDES, RESERVED_EXCLUDES, MappingConfig
@@ -35,6 +34,7 @@ from syncagent.engine.download import (
     temp_name,
 )
 from syncagent.engine.filters import PathFilter
+from syncagent.engine.folders import folder_refusal
 from syncagent.engine.local_view import LocalView, scan_local
 from syncagent.engine.mount_guard import looks_unmounted, unmounted_message
 from syncagent.engine.placements import settle_placements
@@ -187,21 +187,10 @@ class PullPass:
             return False
         if not self.dry_run:
             root.mkdir(parents=True, exist_ok=True)
-        try:
-            listing = self.client.list_subfolders(self.mapping.folder_id)
-        except NotFound:
-            self.report.fatal = (
-                f"Compass folder {self.mapping.folder_id} does not exist or is not "
-                f"visible to user {self.client.session.username!r}"
-            )
-            return False
-        if not listing.permissions.download:
-            self.report.fatal = (
-                f"user {self.client.session.username!r} may not download from "
-                f"Compass folder {self.mapping.folder_id} ({listing.name})"
-            )
-            return False
-        return True
+        self.report.fatal = folder_refusal(
+            self.client, self.mapping.folder_id, "download"
+        )
+        return self.report.fatal is None
 
     def _known_asset_ids(self) -> list[int]:
         entries = self.ledger.entries(self.mapping_id).values()
@@ -289,8 +278,9 @@ class PullPass:
             _join(futures)
 
         # Step: folders Compass removed, once their files are in the trash.
-        for entry in [] if self._stopping() else plan.dir_removals:
-            self._guard(entry.rel_path, apply.remove_dir, entry)
+        if not self._stopping():
+            for entry in plan.dir_removals:
+                self._guard(entry.rel_path, apply.remove_dir, entry)
         for notice in plan.notices:
             log.info("%s: %s", notice.subject, notice.reason)
             self.report.notice(notice.subject, notice.reason)
@@ -328,7 +318,14 @@ class PullPass:
             for asset_id in asset_ids:
                 self.report.notice(f"asset {asset_id}", f"restore refused: {exc}")
             return
-        log.info("asked Compass to restore %d archived assets", len(asset_ids))
+        log.info(
+            "%s: asked Compass to restore %d archived assets (%s); they come down "
+            "once restored",
+            self.mapping.local_root,
+            len(asset_ids),
+            ", ".join(map(str, asset_ids[:10]))
+            + (" ..." if len(asset_ids) > 10 else ""),
+        )
 
     def _withhold(self, plan: PullPlan) -> None:
         for entry in plan.withholds:
@@ -417,9 +414,9 @@ class PullPass:
         action: Callable[..., None],
         *args: object,
     ) -> Future[bool]:
-        return pool.submit(self._guard_unless_stopped, rel_path, action, *args)
+        return pool.submit(self._transfer_guarded, rel_path, action, *args)
 
-    def _guard_unless_stopped(
+    def _transfer_guarded(
         self, rel_path: str, action: Callable[..., None], *args: object
     ) -> bool:
         """A transfer on the pool: skipped once stopping, counted for progress."""

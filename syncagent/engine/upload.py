@@ -286,7 +286,13 @@ class Uploader:
         try:
             created = self.client.create_assets(items)
         except AmbiguousResult as exc:
-            log.warning("creating %d assets: %s; looking for them", len(items), exc)
+            log.warning(
+                "%s (and %d more): creating their assets: %s; looking for them in "
+                "Compass before creating any again",
+                uploads[0].rel_path,
+                len(uploads) - 1,
+                exc,
+            )
             return self._adopt_or_create(uploads, describe)
         assets = {
             u.upload_id: a.asset_id for u, a in zip(uploads, created, strict=True)
@@ -739,7 +745,13 @@ class Uploader:
                 except IntegrityError as exc:
                     if attempt == PART_ATTEMPTS:
                         raise
-                    log.warning("part %d: %s; sending it again", part.number, exc)
+                    log.warning(
+                        "%s: part %d of asset %d: %s; sending it again",
+                        upload.rel_path,
+                        part.number,
+                        upload.asset_id,
+                        exc,
+                    )
         finally:
             part.release()
         self.counters.add(sent=len(part.data), upload_id=upload.upload_id)

@@ -241,7 +241,7 @@ class FileSteps(FailureGuard):
             reason = "its folder could not be made in Compass (see the folder's error)"
             self.report.fail(local.rel_path, reason, permanent=False)
             return None
-        current = self._settled_quietly(local)
+        current = self._settled_or_failed(local)
         if current is None or self._renamed_while_scanned(local):
             return None
         try:
@@ -311,7 +311,7 @@ class FileSteps(FailureGuard):
         else:
             self._failed(rel_path, problem.reason, problem)
 
-    def _settled_quietly(self, local: LocalFile) -> LocalFile | None:
+    def _settled_or_failed(self, local: LocalFile) -> LocalFile | None:
         current = stat_file(self.root, local.rel_path)
         if current is None:
             self._gone_before_upload(local.rel_path, report_only=False)

@@ -11,10 +11,9 @@ from syncagent.compass import (
     AuthenticationFailed,
     CompassError,
     CompassUnreachable,
-    NotFound,
 )
 from syncagent.engine.adoption import Adopted
-from syncagent.engine.folders import FolderMap
+from syncagent.engine.folders import FolderMap, folder_refusal
 from syncagent.engine.identity import owner_is_alive
 from syncagent.engine.mount_guard import looks_unmounted, unmounted_message
 from syncagent.engine.placements import settle_placements
@@ -148,21 +147,10 @@ class UploadPass(RenameSteps):
         if not self.root.is_dir():
             self.report.fatal = f"{self.root}: the local folder does not exist"
             return False
-        try:
-            listing = self.client.list_subfolders(self.mapping.folder_id)
-        except NotFound:
-            self.report.fatal = (
-                f"Compass folder {self.mapping.folder_id} does not exist or is not "
-                f"visible to user {self.client.session.username!r}"
-            )
-            return False
-        if not listing.permissions.upload:
-            self.report.fatal = (
-                f"user {self.client.session.username!r} may not upload to Compass "
-                f"folder {self.mapping.folder_id} ({listing.name})"
-            )
-            return False
-        return True
+        self.report.fatal = folder_refusal(
+            self.client, self.mapping.folder_id, "upload"
+        )
+        return self.report.fatal is None
 
     # -- resuming ---------------------------------------------------------------
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,8 +26,6 @@ from syncagent.ledger.models import Failure
 from syncagent.ledger.records import EntryRecord
 from syncagent.ledger.statements import INSERT_ENTRY, UPDATE_ENTRY
 from syncagent.migrations import HEAD
-
-log = logging.getLogger(__name__)
 
 
 class LedgerError(Exception):

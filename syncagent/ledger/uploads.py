@@ -45,27 +45,17 @@ class UploadsMixin(LedgerBase):
         lease: timedelta,
     ) -> UploadRecord:
         """Record that an upload starts, before anything is asked of Compass."""
-        now = utcnow()
-        with self._write() as session:
-            row = Upload(
-                mapping_id=mapping_id,
-                rel_path=rel_path,
-                kind=kind,
-                folder_id=folder_id,
-                remote_name=remote_name,
-                asset_id=asset_id,
-                file_size=file_size,
-                mtime_ns=mtime_ns,
-                inode=inode,
-                state="creating",
-                owner=owner,
-                lease_expires_at=now + lease,
-                started_at=now,
-                attempts=1,
-            )
-            session.add(row)
-            session.flush()
-            return self._upload_record(session, row)
+        start = UploadStart(
+            rel_path=rel_path,
+            kind=kind,
+            folder_id=folder_id,
+            remote_name=remote_name,
+            asset_id=asset_id,
+            file_size=file_size,
+            mtime_ns=mtime_ns,
+            inode=inode,
+        )
+        return self.begin_uploads(mapping_id, [start], owner, lease)[0]
 
     def begin_uploads(
         self,
@@ -74,7 +64,7 @@ class UploadsMixin(LedgerBase):
         owner: str,
         lease: timedelta,
     ) -> list[UploadRecord]:
-        """Record that several new uploads start, in one transaction."""
+        """Record that several uploads start, in one transaction."""
         now = utcnow()
         records = []
         with self._core() as connection:
@@ -276,14 +266,6 @@ class UploadsMixin(LedgerBase):
             DELETE_FAILURE,
             {"b_mapping_id": upload.mapping_id, "b_rel_path": entry.rel_path},
         )
-
-    def revision_count(self, mapping_id: int) -> int:
-        """How many revisions this agent uploaded on a mapping."""
-        query = select(RevisionRecord.revision_row_id).where(
-            RevisionRecord.mapping_id == mapping_id
-        )
-        with self._read() as session:
-            return len(session.scalars(query).all())
 
     def count_entries(self, mapping_id: int, kind: str = "file") -> int:
         """How many entries of a kind ('file' or 'dir') a mapping has in sync."""
