@@ -140,6 +140,15 @@ def _heartbeat(runtime: Runtime) -> None:
         try:
             runtime.ledger.heartbeat(runtime.owner)
             runtime.ledger.renew_leases(runtime.owner, LEASE)
+        except LedgerError as exc:
+            log.warning(
+                "%s; this agent's upload leases are not renewed, so another agent "
+                "may take its uploads over after %.0f minutes; trying again in "
+                "%.0f s",
+                exc,
+                LEASE.total_seconds() / 60,
+                HEARTBEAT_SECONDS,
+            )
         except Exception:
             log.exception("ledger heartbeat failed; will try again")
 

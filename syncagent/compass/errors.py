@@ -10,7 +10,7 @@
     │   ├── NotFound            404, 410: the record does not exist (any more)
     │   └── UrlExpired          a presigned part or download URL has expired
     ├── IntegrityError          bytes arrived but their checksum does not match
-    └── AuthenticationFailed    401 after a fresh login, or bad credentials: fatal
+    └── AuthenticationFailed    bad credentials, or fresh tokens refused: fatal
 
 Transport errors and status codes are translated into this tree once, in
 `syncagent.compass.transport`; nothing else in the project sees httpx exceptions.

@@ -834,7 +834,9 @@ class Uploader:
     def _reload(self, upload: UploadRecord) -> UploadRecord:
         fresh = self.ledger.upload(upload.upload_id)
         if fresh is None:
-            raise TransientError(f"{upload.rel_path}: its upload record disappeared")
+            # Another agent finished or abandoned it meanwhile; the next pass sees
+            # which.
+            raise FileProblem("its upload record disappeared", permanent=False)
         return fresh
 
 

@@ -96,7 +96,10 @@ class FailureGuard(UploadPassState):
         self,
         uploads: Sequence[UploadRecord],
         action: Callable[[Sequence[UploadRecord]], dict[int, int]],
-    ) -> dict[int, int] | None:
+    ) -> dict[int, int]:
+        """Run `action` on a batch of uploads; what it returns, or nothing when
+        Compass failed it (each upload of the batch is then failed with the reason,
+        or the pass halted when Compass is unreachable)."""
         if not uploads:
             return {}
         try:
@@ -105,11 +108,10 @@ class FailureGuard(UploadPassState):
             raise
         except CompassUnreachable as exc:
             self._halt(exc)
-            return None
         except CompassError as exc:
             for upload in uploads:
                 self._failed(upload.rel_path, str(exc), exc)
-            return None
+        return {}
 
     def _failed(
         self,

@@ -176,7 +176,7 @@ class UploadPass(RenameSteps):
             "" if len(mine) == 1 else "s",
         )
         orphans = [u for u in mine if u.kind == "new" and u.asset_id is None]
-        adopted = self._guard_batch(orphans, self.uploader.adopt_orphans) or {}
+        adopted = self._guard_batch(orphans, self.uploader.adopt_orphans)
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="file") as pool:
             futures = [
                 self._submit(
@@ -225,8 +225,6 @@ class UploadPass(RenameSteps):
             if folder_id in folders.created:
                 self.report.count("folders_created")
 
-    # -- reporting --------------------------------------------------------------
-
     def _hold_back(self, plan: UploadPlan) -> None:
         """Leave files the agent says are still settling to a later pass.
 
@@ -258,6 +256,8 @@ class UploadPass(RenameSteps):
                     self.deferred_reason,
                     permanent=False,
                 )
+
+    # -- reporting --------------------------------------------------------------
 
     def _note_problems(self, tree: LocalTree) -> None:
         """Report what the scan could not take; forget failures of paths now gone."""
