@@ -49,7 +49,7 @@ from syncagent.engine.pull_planner import plan_pull
 from syncagent.engine.pull_report import PullReport
 from syncagent.engine.remote_tree import RemoteTree, list_remote_tree
 from syncagent.engine.safe_root import SafeRoot
-from syncagent.ledger import EntryRecord, Ledger
+from syncagent.ledger import EntryRecord, Ledger, LedgerError
 
 log = logging.getLogger(__name__)
 
@@ -462,6 +462,12 @@ class PullPass:
             self._failed(
                 rel_path, f"local error: {exc.strerror or exc}", permanent=False
             )
+        except LedgerError:
+            raise
+        except Exception as exc:
+            # A bug must not stop the other files; keep the traceback for a report.
+            log.exception("%s: unexpected error", rel_path)
+            self._failed(rel_path, f"unexpected error: {exc!r}", permanent=False)
         else:
             return True
         return False

@@ -38,6 +38,7 @@ from syncagent.emulator.server import EmulatorServer
 from syncagent.engine import download
 from syncagent.engine.download import source_key, temp_name
 from syncagent.engine.progress import NoProgress
+from syncagent.engine.pull_apply import PullApplier
 from syncagent.engine.pull_report import PullReport
 from syncagent.engine.report import PassReport
 from syncagent.runtime import open_runtime, run_pull_pass, run_upload_pass
@@ -1361,3 +1362,37 @@ def test_a_download_placed_but_not_recorded_is_known_to_the_next_pass(
     assert {path: len(assets) for path, assets in remote.items()} == {
         "clip-final.bin": 1
     }
+
+
+def test_a_bug_met_by_one_download_leaves_the_others_done(
+    emulator: EmulatorServer,
+    writer: CompassWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for name in ("a.txt", "b.txt", "c.txt"):
+        writer.upload(ROOT, name, name.encode())
+    config = mirror_config(tmp_path, emulator.url)
+    fetch = PullApplier.fetch
+
+    def buggy(self: PullApplier, op: Any) -> None:
+        if op.rel_path == "b.txt":
+            raise KeyError("a bug")
+        fetch(self, op)
+
+    monkeypatch.setattr(PullApplier, "fetch", buggy)
+
+    report = pulled(sync_once(config))
+
+    assert report.downloaded == 2
+    assert contents(tmp_path / "mirror") == {"a.txt": b"a.txt", "c.txt": b"c.txt"}
+    assert [(f.rel_path, f.reason) for f in report.failures] == [
+        ("b.txt", "unexpected error: KeyError('a bug')")
+    ]
+    assert "Traceback" in caplog.text
+
+    monkeypatch.setattr(PullApplier, "fetch", fetch)
+    again = pulled(sync_once(config))
+
+    assert (again.downloaded, again.failures) == (1, [])
