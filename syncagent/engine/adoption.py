@@ -143,11 +143,7 @@ class Adopter:
         except OSError:
             return None  # the upload step reports what is wrong with the file
         self.count_read(size)
-        if (st.st_size, st.st_mtime_ns, st.st_ino) != (
-            local.size,
-            local.mtime_ns,
-            local.inode,
-        ):
+        if not local.held_still(st):
             return None
         match = next((a for a in assets if a.checksum == checksum), None)
         if match is None:

@@ -31,6 +31,15 @@ class LocalFile:
     mtime_ns: int
     inode: int
 
+    def held_still(self, st: os.stat_result) -> bool:
+        """Whether a later stat shows the file as the scan saw it (size, time and
+        inode): what was read in between is the file the scan found."""
+        return (st.st_size, st.st_mtime_ns, st.st_ino) == (
+            self.size,
+            self.mtime_ns,
+            self.inode,
+        )
+
 
 @dataclass(frozen=True)
 class ScanProblem:

@@ -84,11 +84,7 @@ class FileSteps(FailureGuard):
         if checksum != entry.checksum or size != entry.size:
             self._revise(local, entry)
             return
-        if (st.st_size, st.st_mtime_ns, st.st_ino) != (
-            local.size,
-            local.mtime_ns,
-            local.inode,
-        ):
+        if not local.held_still(st):
             return  # it moved again while hashed; the next pass looks again
         touched = replace(
             entry,
