@@ -589,7 +589,8 @@ class Uploader:
             self.client.delete_from_folders({upload.asset_id: [upload.folder_id]})
 
     def _open_asset(self, upload: UploadRecord, describe: Describe) -> UploadRecord:
-        if upload.kind == "revision" and not self._still_ours(upload):
+        current = self._still_ours(upload) if upload.kind == "revision" else None
+        if upload.kind == "revision" and current is None:
             # The asset was deleted, or left this folder, since the last sync: the
             # file goes up as a new asset rather than into someone else's.
             log.info(
@@ -602,21 +603,24 @@ class Uploader:
             upload = replace(upload, kind="new", asset_id=None, confirmed_parts={})
         if upload.kind == "new":
             return self.create_assets([upload], describe)[0]
-        assert upload.asset_id is not None
+        assert upload.asset_id is not None and current is not None
+        # A revision carries a name, which the asset takes: the one it has now, so
+        # that a rename made in Compass since the last sync stays (a rename made
+        # here is an asset rename of its own).
         self.client.create_revision(
-            upload.asset_id, upload.remote_name, upload.file_size
+            upload.asset_id, current.name or upload.remote_name, upload.file_size
         )
         self.ledger.reset_upload(upload.upload_id, state="created")
         return replace(upload, state="created", confirmed_parts={})
 
-    def _still_ours(self, upload: UploadRecord) -> bool:
-        """Whether the asset a revision is for still exists in the upload's folder."""
+    def _still_ours(self, upload: UploadRecord) -> AssetItem | None:
+        """The asset a revision is for, if it still exists in the upload's folder."""
         assert upload.asset_id is not None
         try:
             asset = self.client.get_asset(upload.asset_id)
         except NotFound:
-            return False
-        return upload.folder_id in asset.folder_ids
+            return None
+        return asset if upload.folder_id in asset.folder_ids else None
 
     def _initiate(self, upload: UploadRecord) -> UploadRecord:
         assert upload.asset_id is not None

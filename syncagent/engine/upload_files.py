@@ -108,14 +108,10 @@ class FileSteps(FailureGuard):
         current = self._settled(local)
         if current is None or entry.asset_id is None or entry.folder_id is None:
             return
-        if self.mapping.downloads and self._changed_in_compass(entry):
-            # Both sides changed: a conflict, which the pull settles by keeping both
-            # versions. A revision sent from here would bury the other one.
-            raise FileProblem(
-                "changed in Compass too since the last sync; the next pull keeps "
-                "both versions",
-                permanent=False,
-            )
+        if self.mapping.downloads:
+            waits_for_pull = self._changed_in_compass(entry)
+            if waits_for_pull is not None:
+                raise FileProblem(waits_for_pull, permanent=False)
         upload = self.ledger.begin_upload(
             self.mapping_id,
             rel_path=current.rel_path,
@@ -133,20 +129,35 @@ class FileSteps(FailureGuard):
         )
         self._carry(upload)
 
-    def _changed_in_compass(self, entry: EntryRecord) -> bool:
-        """Whether the entry's asset holds other bytes than both sides agreed on.
+    def _changed_in_compass(self, entry: EntryRecord) -> str | None:
+        """Why a two-way file's change must wait for the next pull, if it must:
+        its asset holds other bytes than both sides agreed on, or another name.
 
-        An asset that is gone from the folder is no conflict: the file then goes up
-        as a new asset.
+        Other bytes are a conflict, which the pull settles by keeping both versions
+        (a revision sent from here would bury the other one). Another name is a
+        rename made in Compass: a revision carries the asset's name, and sent from
+        here it would put the old one back; the pull renames the file here first.
+        An asset that is gone from the folder is neither: the file then goes up as
+        a new asset.
         """
         assert entry.asset_id is not None
         try:
             asset = self.client.get_asset(entry.asset_id)
         except NotFound:
-            return False
+            return None
         if entry.folder_id not in asset.folder_ids:
-            return False
-        return asset.checksum != entry.checksum
+            return None
+        if asset.checksum != entry.checksum:
+            return (
+                "changed in Compass too since the last sync; the next pull keeps "
+                "both versions"
+            )
+        if entry.remote_name is not None and asset.name != entry.remote_name:
+            return (
+                f"renamed in Compass since the last sync (to {asset.name!r}); the "
+                "next pull renames it here, then this change goes up"
+            )
+        return None
 
     def _settled(self, local: LocalFile) -> LocalFile | None:
         """The file as it is now if it held still since the scan; else report it."""

@@ -1396,3 +1396,33 @@ def test_a_bug_met_by_one_download_leaves_the_others_done(
     again = pulled(sync_once(config))
 
     assert (again.downloaded, again.failures) == (1, [])
+
+
+def test_two_way_edit_seen_before_a_rename_in_compass_keeps_the_new_name(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    # Under `syncagent run` the upload pass a local save starts can come before
+    # the pull that would bring a colleague's rename: the revision must not put the
+    # old name back in Compass.
+    doc = writer.upload(ROOT, "draft.txt", b"base\n")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+    mirror = tmp_path / "mirror"
+    assert all(r.ok for r in sync_once(config))
+    writer.rename({doc: "final by a colleague.txt"})
+    (mirror / "draft.txt").write_bytes(b"base, edited here\n")
+
+    with open_runtime(load_config(config), "sync") as runtime:
+        [mapping] = runtime.config.mappings
+        upload = run_upload_pass(runtime, mapping, NoProgress())
+        assert writer.asset(doc)["name"] == "final by a colleague.txt"
+        pull = run_pull_pass(runtime, mapping, NoProgress())
+        after = run_upload_pass(runtime, mapping, NoProgress())
+
+    assert upload.revised == 0
+    assert "renamed in Compass" in upload.failures[0].reason
+    assert (pull.renamed, pull.conflicts, pull.failures) == (1, 0, [])
+    assert (after.revised, after.failures) == (1, [])
+    assert contents(mirror) == {"final by a colleague.txt": b"base, edited here\n"}
+    asset = writer.asset(doc)
+    assert asset["name"] == "final by a colleague.txt"
+    assert asset["checksum"] == md5(b"base, edited here\n")

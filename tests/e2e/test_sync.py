@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -855,3 +856,27 @@ def test_every_synced_file_renamed_at_once_is_no_unmounted_share(
     assert {p: a[0]["id"] for p, a in renamed.items()} == {
         f"2026-{path}": asset_id for path, asset_id in ids.items()
     }
+
+
+def test_a_revision_keeps_the_name_the_asset_was_given_in_compass(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView
+) -> None:
+    root = tmp_path / "media"
+    root.mkdir()
+    (root / "draft.txt").write_bytes(b"first\n")
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    assert run_sync(config).returncode == 0
+    [asset] = view.tree(1001)["draft.txt"]
+    CompassWriter(emulator.url).rename({asset["id"]: "Final title.txt"})
+    (root / "draft.txt").write_bytes(b"second, longer\n")
+
+    result = run_sync(config)
+
+    assert (result.returncode, result.mapping["revised"]) == (0, 1), result.stderr
+    [revised] = view.tree(1001)["Final title.txt"]
+    assert revised["id"] == asset["id"]
+    assert revised["checksum"] == hashlib.md5(b"second, longer\n").hexdigest()
+    again = run_sync(config)
+    assert (again.mapping["revised"], again.mapping["renamed"]) == (0, 0)
