@@ -129,6 +129,7 @@ _UPLOAD_LABELS = (
     "folders_created",
     "moved_to_done",
     "deleted_after_upload",
+    "awaiting_pull",
 )
 _PULL_LABELS = (
     "downloaded",

@@ -139,6 +139,10 @@ class AgentService:
             # A drop box file renamed while it went up has its asset renamed by this
             # pass; the next one moves it to done/ (or deletes it).
             runner.request("upload", "renamed in a drop box")
+        if report.awaiting_pull:
+            # What changed in Compass comes down first; the pull's end then sends
+            # this side's change up.
+            runner.request("pull", "changed on both sides")
         return _wants_retry(report)
 
     def _pull_pass(
@@ -147,10 +151,11 @@ class AgentService:
         """One pull pass; whether it should be tried again soon."""
         report = run_pull_pass(self.runtime, mapping, NoProgress(), stop=stop)
         _log_report(report)
-        if report.conflicts and mapping.uploads:
-            # Compass's version is saved beside the file; this side's version goes up
-            # as a new revision now, not at the next rescan.
-            runner.request("upload", "conflict kept")
+        if (report.conflicts or report.renamed) and mapping.uploads:
+            # Compass's version is saved beside the file, or its new name given to
+            # it: a change made here goes up as a revision now, not at the next
+            # rescan.
+            runner.request("upload", "after a conflict or a rename")
         return _wants_retry(report)
 
     def _next_scheduled(self, index: int, kind: str) -> float | None:

@@ -37,6 +37,9 @@ class PassReport:
     """Drop boxes: verified files moved to done/ (after_ingest = "move")."""
     deleted_after_upload: int = 0
     """Drop boxes: verified files deleted (after_ingest = "delete")."""
+    awaiting_pull: int = 0
+    """Two-way: changed files left for the next pull, which must bring what
+    changed in Compass first (another version, another name)."""
     bytes_sent: int = 0
     bytes_read: int = 0
     seconds: float = 0.0

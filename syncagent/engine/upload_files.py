@@ -111,6 +111,7 @@ class FileSteps(FailureGuard):
         if self.mapping.downloads:
             waits_for_pull = self._changed_in_compass(entry)
             if waits_for_pull is not None:
+                self.report.count("awaiting_pull")
                 raise FileProblem(waits_for_pull, permanent=False)
         upload = self.ledger.begin_upload(
             self.mapping_id,

@@ -583,16 +583,10 @@ def test_two_way_conflict_sends_this_side_up_right_after_the_pull_keeps_both(
     finally:
         writer.close()
     (root / "r3.txt").write_bytes(b"r3 changed locally\n")
-    agent.wait_for(
-        "the upload pass to leave the conflict to the pull",
-        lambda: (
-            "changed in Compass too"
-            in failures_in_ledger(config, root).get("r3.txt", "")
-        ),
-    )
 
-    # The next pull keeps Compass's version beside the file; this side's version
-    # then goes up at once, not at the next rescan.
+    # The upload pass leaves the conflict to a pull, which it asks for; the pull
+    # keeps Compass's version beside the file; this side's version then goes up
+    # at once, not at the next rescan.
     agent.wait_for(
         "the local version in Compass",
         lambda: (
@@ -600,6 +594,7 @@ def test_two_way_conflict_sends_this_side_up_right_after_the_pull_keeps_both(
         ),
         timeout=12,
     )
+    assert "r3.txt: changed in Compass too since the last sync" in agent.log()
     [copy] = [p for p in root.iterdir() if p.name != "r3.txt"]
     assert copy.read_bytes() == b"r3 changed remotely\n"
     assert failures_in_ledger(config, root) == {}
@@ -692,4 +687,44 @@ def test_drop_box_file_renamed_while_it_goes_up_is_one_asset(
     assert sorted(tree) == ["mid-renamed.mov"]
     assert len(tree["mid-renamed.mov"]) == 1
     assert "mid-renamed.mov: renamed from mid.mov" in agent.log()
+    assert agent.stop() == 0
+
+
+def test_two_way_edit_meeting_a_rename_in_compass_asks_for_the_pull_at_once(
+    tmp_path: Path, emulator: EmulatorServer, view: RemoteView, agents: list[Agent]
+) -> None:
+    root = tmp_path / "both"
+    root.mkdir()
+    (root / "draft.txt").write_bytes(b"draft as synced\n")
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [{"local": str(root), "folder_id": 1001, "direction": "both"}],
+        extra=agent_settings(settle_seconds=0.5, pull_interval=600),
+    )
+    agent = start(agents, config)
+    agent.wait_for("the first upload", lambda: synced_count(config, root) == 1)
+    asset_id = only(view.tree(1001)["draft.txt"])["id"]
+    agent.wait_for("the first pull", lambda: last_finished(config, root, "pull"))
+
+    writer = CompassWriter(emulator.url)
+    try:
+        writer.rename({asset_id: "final.txt"})
+    finally:
+        writer.close()
+    (root / "draft.txt").write_bytes(b"draft edited here\n")
+
+    # The scheduled pull is ten minutes away: the upload pass that meets the
+    # change asks for one, which renames the file here; the change then goes up.
+    agent.wait_for(
+        "the change in Compass under its new name",
+        lambda: (
+            [a["checksum"] for a in view.tree(1001).get("final.txt", [])]
+            == [hashlib.md5(b"draft edited here\n").hexdigest()]
+        ),
+        timeout=15,
+    )
+    assert sorted(p.name for p in root.iterdir()) == ["final.txt"]
+    assert set(view.tree(1001)) == {"final.txt"}
+    agent.wait_for("no failure left", lambda: failures_in_ledger(config, root) == {})
     assert agent.stop() == 0
