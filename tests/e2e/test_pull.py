@@ -41,6 +41,7 @@ from syncagent.engine.progress import NoProgress
 from syncagent.engine.pull_apply import PullApplier
 from syncagent.engine.pull_report import PullReport
 from syncagent.engine.report import PassReport
+from syncagent.engine.safe_root import Dir
 from syncagent.runtime import open_runtime, run_pull_pass, run_upload_pass
 from tests.e2e.compass_writer import CompassWriter, md5
 from tests.e2e.support import (
@@ -1426,3 +1427,36 @@ def test_two_way_edit_seen_before_a_rename_in_compass_keeps_the_new_name(
     asset = writer.asset(doc)
     assert asset["name"] == "final by a colleague.txt"
     assert asset["checksum"] == md5(b"base, edited here\n")
+
+
+def test_a_file_that_cannot_leave_its_folder_leaves_no_copies_in_the_trash(
+    emulator: EmulatorServer,
+    writer: CompassWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shoot = writer.make_folder("Shoot", ROOT)
+    frame = writer.upload(shoot, "frame.txt", b"frame\n")
+    config = mirror_config(tmp_path, emulator.url)
+    mirror = tmp_path / "mirror"
+    assert pulled(sync_once(config)).downloaded == 1
+    writer.remove(shoot, [frame])
+    unlink = Dir.unlink
+
+    def refusing(self: Dir, name: str) -> None:
+        # As in a folder that forbids removing names (chmod a-w, chattr +i).
+        if name == "frame.txt":
+            raise PermissionError(1, "Operation not permitted", name)
+        unlink(self, name)
+
+    monkeypatch.setattr(Dir, "unlink", refusing)
+    for _ in range(3):
+        assert pulled(sync_once(config)).trashed == 0
+
+    trash = mirror / ".syncagent-trash"
+    assert [p for p in trash.rglob("*") if not p.is_dir()] == []
+    assert (mirror / "Shoot/frame.txt").stat().st_nlink == 1
+
+    monkeypatch.setattr(Dir, "unlink", unlink)
+    assert pulled(sync_once(config)).trashed == 1
+    assert contents(mirror) == {".syncagent-trash/Shoot/frame.txt": b"frame\n"}
