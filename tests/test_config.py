@@ -382,3 +382,16 @@ def test_every_proxy_type_of_the_reference_is_taken(tmp_path: Path) -> None:
     )
 
     assert config.mappings[0].proxies == tuple(types)
+
+
+def test_the_readme_configuration_block_is_a_valid_config(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+
+    config = load_config(write(tmp_path, block))
+
+    upload, mirror = config.mappings
+    assert (upload.direction, upload.folder_id) == ("upload", 1001)
+    assert (mirror.direction, mirror.local_root) == ("download", tmp_path / "mirror")
+    assert config.transfer.part_size == 8 * 1024 * 1024
