@@ -120,8 +120,9 @@ def run(config_path: Path | None, log_format: str, verbose: int) -> None:
 
     SIGINT, SIGTERM or SIGHUP stop it: no new file or part starts, the parts on their
     way get `shutdown_timeout` to arrive, and the rest resumes at the next start from
-    the parts already confirmed. Exit status: 0 stopped by
-    a signal, 1 another agent runs on the ledger, 2 configuration or credentials error.
+    the parts already confirmed. Exit status: 0 stopped by a signal, 1 another agent
+    runs on the ledger (or took it over while this one was suspended), 2 configuration
+    or credentials error.
     """
     from syncagent.commands.run import run_agent
     from syncagent.logs import setup_logging

@@ -47,6 +47,8 @@ class Runtime:
     uploader: Uploader
     owner: str
     stop: threading.Event = field(default_factory=threading.Event)
+    registration_lost: threading.Event = field(default_factory=threading.Event)
+    """Set when another process removed this one's registration on the ledger."""
 
 
 @contextmanager
@@ -138,8 +140,9 @@ def _compass_url(config: Config) -> Iterator[str]:
 def _heartbeat(runtime: Runtime) -> None:
     while not runtime.stop.wait(HEARTBEAT_SECONDS):
         try:
-            runtime.ledger.heartbeat(runtime.owner)
-            runtime.ledger.renew_leases(runtime.owner, LEASE)
+            registered = runtime.ledger.heartbeat(runtime.owner)
+            if registered:
+                runtime.ledger.renew_leases(runtime.owner, LEASE)
         except LedgerError as exc:
             log.warning(
                 "%s; this agent's upload leases are not renewed, so another agent "
@@ -149,8 +152,21 @@ def _heartbeat(runtime: Runtime) -> None:
                 LEASE.total_seconds() / 60,
                 HEARTBEAT_SECONDS,
             )
+            continue
         except Exception:
             log.exception("ledger heartbeat failed; will try again")
+            continue
+        if not registered:
+            # Only a process that took this one for dead removes its registration
+            # (no heartbeat for minutes: suspended with Ctrl-Z, say), and it may
+            # be working on the ledger now: two agents must not.
+            log.error(
+                "this process's registration on the ledger was removed by another "
+                "syncagent process, which took it for dead (no heartbeat for "
+                "minutes: was it suspended?) and may be running now; stopping"
+            )
+            runtime.registration_lost.set()
+            return
 
 
 def run_upload_passes(

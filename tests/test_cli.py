@@ -295,6 +295,35 @@ def test_of_two_agents_registered_together_the_later_gives_way(tmp_path: Path) -
         assert not _first_registered(second)
 
 
+def test_an_agent_another_took_for_dead_stops_once_it_sees_it(
+    tmp_path: Path,
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Suspended for minutes (Ctrl-Z), an agent is taken for dead and a new one
+    # removes its registration; resumed, it must not work beside the new one.
+    from syncagent import runtime as runtime_module
+    from syncagent.commands.run import _serve
+    from syncagent.config import load_config
+
+    monkeypatch.setattr(runtime_module, "HEARTBEAT_SECONDS", 0.05)
+    (tmp_path / "media").mkdir()
+    config = tmp_path / "agent.toml"
+    text = CONFIG.format(ledger="sqlite:///ledger.db")
+    config.write_text(text.replace("http://127.0.0.1:9", emulator.url))
+    with runtime_module.open_runtime(load_config(config), "run") as runtime:
+        assert runtime.ledger.heartbeat(runtime.owner)
+        runtime.ledger.unregister_agent(runtime.owner)  # what the new agent does
+
+        started = time.monotonic()
+        assert _serve(runtime) == 1
+
+        assert time.monotonic() - started < 10
+        assert not runtime.ledger.heartbeat(runtime.owner)
+    assert "registration on the ledger was removed by another" in caplog.text
+
+
 def test_status_needs_no_password_from_the_environment(tmp_path: Path) -> None:
     (tmp_path / "media").mkdir()
     config = tmp_path / "agent.toml"

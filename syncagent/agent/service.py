@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 _JOBS = {"pull": "pull", "upload": "rescan"}
 
 
+class RegistrationLost(Exception):
+    """Another process removed this agent's registration on the ledger."""
+
+
 class AgentService:
     """Watchers, runners and the scheduler over one open runtime."""
 
@@ -61,7 +65,8 @@ class AgentService:
     def wait(self) -> None:
         """Block until a stop is requested (a signal, or a fatal error)."""
         while not self.stopping.wait(0.5):
-            pass
+            if self.runtime.registration_lost.is_set():
+                self._fatal(RegistrationLost("another agent took over the ledger"))
 
     def request_stop(self, why: str) -> None:
         """Ask the service to stop (safe from a signal handler)."""

@@ -12,7 +12,7 @@ import signal
 from types import FrameType
 
 from syncagent.agent.liveness import liveness
-from syncagent.agent.service import AgentService
+from syncagent.agent.service import AgentService, RegistrationLost
 from syncagent.compass import AuthenticationFailed, CompassError
 from syncagent.config import Config, ConfigError
 from syncagent.ledger import LedgerError
@@ -130,6 +130,8 @@ def _serve(runtime: Runtime) -> int:
     timeout = runtime.config.agent.shutdown_timeout
     if not service.shutdown(timeout):
         _stop_now(runtime, f"shutdown_timeout ({timeout:.0f} s) reached")
+    if isinstance(service.fatal, RegistrationLost):
+        return 1  # another agent runs on the ledger now
     if service.fatal is not None:
         return 2
     log.info("agent stopped")

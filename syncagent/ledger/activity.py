@@ -172,14 +172,16 @@ class ActivityMixin(LedgerBase):
                 )
             )
 
-    def heartbeat(self, owner: str) -> None:
-        """Say a registered process is still alive."""
+    def heartbeat(self, owner: str) -> bool:
+        """Say a registered process is still alive; False if it is registered no
+        more (another process took it for dead and removed its registration)."""
         with self._write() as session:
-            session.execute(
+            result = session.execute(
                 update(AgentRecord)
                 .where(AgentRecord.owner == owner)
                 .values(heartbeat_at=utcnow())
             )
+            return bool(getattr(result, "rowcount", 0))
 
     def unregister_agent(self, owner: str) -> None:
         """A process is leaving cleanly."""
