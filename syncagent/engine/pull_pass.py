@@ -69,6 +69,18 @@ def pull_rules(mapping: MappingConfig) -> PathFilter:
     return PathFilter(mapping.include, exclude)
 
 
+_DOING = {
+    "fetch": " while downloading it",
+    "conflict": " while keeping both versions",
+    "trash": " while moving it to the trash",
+    "move": " while renaming it",
+    "make_dir": " while making the folder",
+    "move_dir": " while moving the folder",
+    "remove_dir": " while removing the emptied folder",
+}
+"""What a local error interrupted, by the PullApplier step that met it."""
+
+
 class PullPass:
     """Brings one mapping's local root up to date with its Compass folder."""
 
@@ -95,6 +107,8 @@ class PullPass:
         self.rules = pull_rules(mapping)
         self.report = PullReport(str(mapping.local_root), mapping.folder_id)
         self._failed_paths: set[str] = set()
+        self._known_failures: dict[str, str] | None = None
+        self._failures_lock = threading.Lock()
         self._halted = threading.Event()
         self.options = PullOptions(
             two_way=mapping.direction == "both",
@@ -459,9 +473,9 @@ class PullPass:
         except CompassError as exc:
             self._failed(rel_path, str(exc), permanent=isinstance(exc, RequestRejected))
         except OSError as exc:
-            self._failed(
-                rel_path, f"local error: {exc.strerror or exc}", permanent=False
-            )
+            doing = _DOING.get(getattr(action, "__name__", ""), "")
+            reason = f"local error{doing}: {exc.strerror or exc}"
+            self._failed(rel_path, reason, permanent=False)
         except LedgerError:
             raise
         except Exception as exc:
@@ -473,8 +487,22 @@ class PullPass:
         return False
 
     def _failed(self, rel_path: str, reason: str, *, permanent: bool) -> None:
-        self._failed_paths.add(rel_path)
-        log.warning("%s: %s", rel_path, reason)
+        # Warned about when it first happens (or says something new), not at every
+        # pull that meets it again: `status` lists it meanwhile.
+        with self._failures_lock:
+            if self._known_failures is None:
+                self._known_failures = {
+                    f.rel_path: f.reason
+                    for f in self.ledger.failures(self.mapping_id)
+                    if f.operation == "download"
+                }
+            known = self._known_failures.get(rel_path) == reason
+            self._known_failures[rel_path] = reason
+            self._failed_paths.add(rel_path)
+        if known:
+            log.debug("%s: %s (still)", rel_path, reason)
+        else:
+            log.warning("%s: %s", rel_path, reason)
         self.report.fail(rel_path, reason, permanent=permanent)
         self.ledger.record_failure(
             self.mapping_id, rel_path, "download", reason, permanent=permanent

@@ -1434,6 +1434,7 @@ def test_a_file_that_cannot_leave_its_folder_leaves_no_copies_in_the_trash(
     writer: CompassWriter,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     shoot = writer.make_folder("Shoot", ROOT)
     frame = writer.upload(shoot, "frame.txt", b"frame\n")
@@ -1451,8 +1452,21 @@ def test_a_file_that_cannot_leave_its_folder_leaves_no_copies_in_the_trash(
 
     monkeypatch.setattr(Dir, "unlink", refusing)
     for _ in range(3):
-        assert pulled(sync_once(config)).trashed == 0
+        report = pulled(sync_once(config))
+        assert report.trashed == 0
+        assert [(f.rel_path, f.reason) for f in report.failures] == [
+            (
+                "Shoot/frame.txt",
+                "local error while moving it to the trash: Operation not permitted",
+            )
+        ]
 
+    # Said once, when it first happened; `status` lists it meanwhile.
+    warned = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [r.getMessage() for r in warned] == [
+        "Shoot/frame.txt: local error while moving it to the trash: Operation not "
+        "permitted"
+    ]
     trash = mirror / ".syncagent-trash"
     assert [p for p in trash.rglob("*") if not p.is_dir()] == []
     assert (mirror / "Shoot/frame.txt").stat().st_nlink == 1
