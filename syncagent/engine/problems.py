@@ -41,14 +41,15 @@ class UploadStopped(FileProblem):
 def reported_before(
     known: FailureRecord | None, reason: str, changed_ns: int | None
 ) -> bool:
-    """Whether a permanent upload failure is the one the ledger holds already, on a
-    path unchanged since (its ctime, `changed_ns`, is older than the last record).
+    """Whether an upload failure is the one the ledger holds already, on a path
+    unchanged since (its ctime, `changed_ns`, is older than the last record).
 
-    Such a failure is warned about once per change of its file, not at every pass;
-    it stays listed as failed all the same. A path whose change time is unknown is
-    taken as changed.
+    Such a failure is warned about once per change of its file, not at every pass
+    (a file a program keeps open for writing would warn at every retry); it stays
+    listed as failed all the same. A path whose change time is unknown is taken as
+    changed.
     """
-    if known is None or not known.permanent or known.operation != "upload":
+    if known is None or known.operation != "upload":
         return False
     if known.reason != reason or changed_ns is None:
         return False

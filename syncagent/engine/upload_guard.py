@@ -128,7 +128,7 @@ class FailureGuard(UploadPassState):
         permanent = isinstance(exc, RequestRejected) or (
             isinstance(exc, FileProblem) and exc.permanent
         )
-        if permanent and self._reported_before(rel_path, reason, changed_ns):
+        if self._reported_before(rel_path, reason, changed_ns):
             log.debug("%s: %s (unchanged since it was reported)", rel_path, reason)
         else:
             log.warning("%s: %s", rel_path, reason)

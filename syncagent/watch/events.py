@@ -16,6 +16,7 @@ from typing import Protocol
 
 from watchdog.events import (
     EVENT_TYPE_ATTRIB,
+    EVENT_TYPE_CLOSED,
     EVENT_TYPE_CREATED,
     EVENT_TYPE_DELETED,
     EVENT_TYPE_EVENTS_LOST,
@@ -77,8 +78,12 @@ class EventRouter(FileSystemEventHandler):
             self._deleted(event)
         elif kind in (EVENT_TYPE_CREATED, EVENT_TYPE_MODIFIED, EVENT_TYPE_ATTRIB):
             self._written(event)
-        # Opened and closed events carry nothing new (and the agent's own reads
-        # cause them).
+        elif kind == EVENT_TYPE_CLOSED and not event.is_directory:
+            # Closed after writing: a file a pass left because a program still had
+            # it open for writing (a render, a recording) goes up once it settles,
+            # not at the pass's retry. Opening, and closing without a write (the
+            # agent's own reads among them), carry nothing new.
+            self._written(event)
 
     def _written(self, event: FileSystemEvent) -> None:
         rel_path = relative_path(self.root, event.src_path)

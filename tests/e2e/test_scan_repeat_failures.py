@@ -93,3 +93,30 @@ def test_a_name_that_cannot_be_uploaded_warns_once_per_change(
     assert status.returncode == 1, status.stderr
     [mapping] = json.loads(status.stdout)["mappings"]
     assert sorted(f["rel_path"] for f in mapping["failures"]) == shown
+
+
+def test_a_file_held_open_for_writing_warns_once_and_goes_up_once_closed(
+    tmp_path: Path, emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "media"
+    root.mkdir()
+    config = write_config(
+        tmp_path, emulator.url, [{"local": "media", "folder_id": 1001}]
+    )
+    render = root / "render.mov"
+    with open(render, "wb") as writer:  # a render that paused, still open
+        writer.write(b"frames so far")
+        writer.flush()
+        old = time.time() - 60
+        os.utime(render, (old, old))  # it held still for long
+
+        for _ in range(3):
+            report = sync_in_process(config)
+            assert [(f.rel_path, f.permanent) for f in report.failures] == [
+                ("render.mov", False)
+            ]
+            assert "open for writing" in report.failures[0].reason
+        assert warned(caplog) == ["render.mov"]  # once, not at every pass
+
+    closed = sync_in_process(config)
+    assert (closed.uploaded, closed.failures) == (1, [])

@@ -9,6 +9,7 @@ from watchdog.events import (
     DirCreatedEvent,
     DirDeletedEvent,
     EventsLostEvent,
+    FileClosedEvent,
     FileClosedNoWriteEvent,
     FileCreatedEvent,
     FileDeletedEvent,
@@ -76,6 +77,19 @@ def test_writes_queue_the_file_and_reads_are_ignored(tmp_path: Path) -> None:
     router.dispatch(FileCreatedEvent(path))
     router.dispatch(FileModifiedEvent(path))
     assert queue.pending() == ["a.mov"]
+    assert owner.requests == []
+
+
+def test_a_close_after_writing_queues_the_file_again(tmp_path: Path) -> None:
+    # A file left by a pass while a program held it open for writing (nothing
+    # written since, so no other event comes) goes up once that program closes it.
+    router, queue, owner = make_router(tmp_path)
+    (tmp_path / "render.mov").write_bytes(b"x")
+    path = str(tmp_path / "render.mov")
+
+    router.dispatch(FileClosedEvent(path))
+
+    assert queue.pending() == ["render.mov"]
     assert owner.requests == []
 
 
