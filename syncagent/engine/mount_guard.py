@@ -25,7 +25,7 @@ def unmounted_message(root: object) -> str:
         f"{root}: not one of the files synced with this folder is left in it; "
         "nothing is forgotten, removed or pulled (is the share or disk unmounted? "
         f"If you emptied it on purpose, `syncagent db forget {root}` starts this "
-        "mapping afresh)"
+        "mapping afresh, with no agent running on the ledger)"
     )
 
 

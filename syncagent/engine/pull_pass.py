@@ -196,7 +196,8 @@ class PullPass:
             self.report.fatal = (
                 f"{root}: the local folder is gone; it is not made again while the "
                 "ledger has files synced with it (mount it or move it back, or "
-                f"`syncagent db forget {root}` starts this mapping afresh)"
+                f"`syncagent db forget {root}` starts this mapping afresh, with no "
+                "agent running on the ledger)"
             )
             return False
         if not self.dry_run:
