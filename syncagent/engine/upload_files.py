@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import PurePosixPath
 
 from syncagent.compass import (
+    AssetItem,
     AuthenticationFailed,
     CompassError,
     CompassUnreachable,
@@ -109,7 +110,10 @@ class FileSteps(FailureGuard):
         if current is None or entry.asset_id is None or entry.folder_id is None:
             return
         if self.mapping.downloads:
-            waits_for_pull = self._changed_in_compass(entry)
+            asset = self._asset_in_folder(entry)
+            if asset is not None and self._made_same_change(current, entry, asset):
+                return
+            waits_for_pull = _waits_for_pull(entry, asset)
             if waits_for_pull is not None:
                 self.report.count("awaiting_pull")
                 raise FileProblem(waits_for_pull, permanent=False)
@@ -130,35 +134,49 @@ class FileSteps(FailureGuard):
         )
         self._carry(upload)
 
-    def _changed_in_compass(self, entry: EntryRecord) -> str | None:
-        """Why a two-way file's change must wait for the next pull, if it must:
-        its asset holds other bytes than both sides agreed on, or another name.
-
-        Other bytes are a conflict, which the pull settles by keeping both versions
-        (a revision sent from here would bury the other one). Another name is a
-        rename made in Compass: a revision carries the asset's name, and sent from
-        here it would put the old one back; the pull renames the file here first.
-        An asset that is gone from the folder is neither: the file then goes up as
-        a new asset.
-        """
+    def _asset_in_folder(self, entry: EntryRecord) -> AssetItem | None:
+        """The entry's asset as Compass has it now, unless it is gone from the
+        entry's folder (the file then goes up as a new asset)."""
         assert entry.asset_id is not None
         try:
             asset = self.client.get_asset(entry.asset_id)
         except NotFound:
             return None
-        if entry.folder_id not in asset.folder_ids:
-            return None
-        if asset.checksum != entry.checksum:
-            return (
-                "changed in Compass too since the last sync; the next pull keeps "
-                "both versions"
-            )
-        if entry.remote_name is not None and asset.name != entry.remote_name:
-            return (
-                f"renamed in Compass since the last sync (to {asset.name!r}); the "
-                "next pull renames it here, then this change goes up"
-            )
-        return None
+        return asset if entry.folder_id in asset.folder_ids else None
+
+    def _made_same_change(
+        self, current: LocalFile, entry: EntryRecord, asset: AssetItem
+    ) -> bool:
+        """Whether Compass holds exactly this file's new bytes under the same name
+        (the same edit saved on both sides, a copy put in place on both): then it
+        is recorded as it is, with nothing to send and no conflict to keep."""
+        if asset.checksum in (None, entry.checksum) or asset.size != current.size:
+            return False
+        if asset.name != entry.remote_name:
+            return False
+        try:
+            checksum, _size, st = self._read_md5(current.rel_path)
+        except OSError:
+            return False
+        if checksum != asset.checksum or not current.held_still(st):
+            return False
+        agreed = replace(
+            entry,
+            kind="file",
+            size=current.size,
+            mtime_ns=current.mtime_ns,
+            inode=current.inode,
+            checksum=checksum,
+            remote_updated_at=asset.updated_at,
+        )
+        self.ledger.put_entry(self.mapping_id, agreed)
+        self.report.count("adopted")
+        log.info(
+            "%s: Compass holds the same bytes already (asset %d); recorded",
+            current.rel_path,
+            asset.asset_id,
+        )
+        return True
 
     def _settled(self, local: LocalFile) -> LocalFile | None:
         """The file as it is now if it held still since the scan; else report it."""
@@ -374,3 +392,28 @@ def _how_sent(done: Transferred) -> str:
     if done.bytes_sent < done.size:
         return f" ({done.bytes_sent} sent now, the rest before){timing}"
     return timing
+
+
+def _waits_for_pull(entry: EntryRecord, asset: AssetItem | None) -> str | None:
+    """Why a two-way file's change must wait for the next pull, if it must: its
+    asset holds other bytes than both sides agreed on, or another name.
+
+    Other bytes are a conflict, which the pull settles by keeping both versions (a
+    revision sent from here would bury the other one). Another name is a rename
+    made in Compass: sent from here, a revision would carry the old one back; the
+    pull renames the file here first. An asset gone from the folder (None) is
+    neither: the file then goes up as a new asset.
+    """
+    if asset is None:
+        return None
+    if asset.checksum != entry.checksum:
+        return (
+            "changed in Compass too since the last sync; the next pull keeps both "
+            "versions"
+        )
+    if entry.remote_name is not None and asset.name != entry.remote_name:
+        return (
+            f"renamed in Compass since the last sync (to {asset.name!r}); the next "
+            "pull renames it here, then this change goes up"
+        )
+    return None

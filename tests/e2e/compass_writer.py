@@ -99,6 +99,9 @@ class CompassWriter:
     def asset(self, asset_id: int) -> dict[str, Any]:
         return dict(self.call("GET", f"/api/v1/asset_items/{asset_id}"))
 
+    def revisions(self, asset_id: int) -> list[dict[str, Any]]:
+        return list(self.call("GET", f"/api/v1/asset_items/{asset_id}/revisions"))
+
     def _send(self, asset_id: int, data: bytes) -> None:
         base = f"/api/v2/multipart/asset_items/{asset_id}"
         count = self.call("POST", f"{base}/initiate", {"part_size": PART_SIZE})[

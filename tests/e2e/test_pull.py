@@ -1474,3 +1474,31 @@ def test_a_file_that_cannot_leave_its_folder_leaves_no_copies_in_the_trash(
     monkeypatch.setattr(Dir, "unlink", unlink)
     assert pulled(sync_once(config)).trashed == 1
     assert contents(mirror) == {".syncagent-trash/Shoot/frame.txt": b"frame\n"}
+
+
+def test_two_way_same_edit_on_both_sides_is_no_conflict(
+    emulator: EmulatorServer,
+    writer: CompassWriter,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    doc = writer.upload(ROOT, "notes.txt", b"base\n")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+    mirror = tmp_path / "mirror"
+    assert all(r.ok for r in sync_once(config))
+    writer.revise(doc, "notes.txt", b"base, and the same edit\n")
+    (mirror / "notes.txt").write_bytes(b"base, and the same edit\n")
+    revisions = len(writer.revisions(doc))
+
+    with open_runtime(load_config(config), "sync") as runtime:
+        [mapping] = runtime.config.mappings
+        upload = run_upload_pass(runtime, mapping, NoProgress())
+        pull = run_pull_pass(runtime, mapping, NoProgress())
+        again = run_upload_pass(runtime, mapping, NoProgress())
+
+    assert (upload.adopted, upload.revised, upload.failures) == (1, 0, [])
+    assert (pull.updated, pull.conflicts, pull.downloaded) == (0, 0, 0)
+    assert (again.revised, again.adopted, again.failures) == (0, 0, [])
+    assert contents(mirror) == {"notes.txt": b"base, and the same edit\n"}
+    assert len(writer.revisions(doc)) == revisions
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
