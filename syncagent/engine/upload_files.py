@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import PurePosixPath
+from typing import Any
 
 from syncagent.compass import (
     AssetItem,
@@ -87,14 +88,7 @@ class FileSteps(FailureGuard):
             return
         if not local.held_still(st):
             return  # it moved again while hashed; the next pass looks again
-        touched = replace(
-            entry,
-            kind="file",
-            size=local.size,
-            mtime_ns=local.mtime_ns,
-            inode=local.inode,
-        )
-        self.ledger.put_entry(self.mapping_id, touched)
+        self.ledger.put_entry(self.mapping_id, _as_found(entry, local))
         self.report.count("touched")
 
     def _read_md5(self, rel_path: str) -> tuple[str, int, os.stat_result]:
@@ -160,14 +154,8 @@ class FileSteps(FailureGuard):
             return False
         if checksum != asset.checksum or not current.held_still(st):
             return False
-        agreed = replace(
-            entry,
-            kind="file",
-            size=current.size,
-            mtime_ns=current.mtime_ns,
-            inode=current.inode,
-            checksum=checksum,
-            remote_updated_at=asset.updated_at,
+        agreed = _as_found(
+            entry, current, checksum=checksum, remote_updated_at=asset.updated_at
         )
         self.ledger.put_entry(self.mapping_id, agreed)
         self.report.count("adopted")
@@ -417,3 +405,15 @@ def _waits_for_pull(entry: EntryRecord, asset: AssetItem | None) -> str | None:
             "pull renames it here, then this change goes up"
         )
     return None
+
+
+def _as_found(entry: EntryRecord, local: LocalFile, **changes: Any) -> EntryRecord:
+    """A synced file's entry with its size, time and inode as found now."""
+    return replace(
+        entry,
+        kind="file",
+        size=local.size,
+        mtime_ns=local.mtime_ns,
+        inode=local.inode,
+        **changes,
+    )
