@@ -8,12 +8,18 @@ carry presigned URLs.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TextIO
+from functools import partial
+from typing import Any, TextIO, TypeVar
+
+_T = TypeVar("_T")
 
 _SECRETS = [
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1[redacted]"),
@@ -40,6 +46,34 @@ _QUIET = (
 )
 
 
+_MAPPING: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "syncagent_mapping", default=None
+)
+"""The mapping the work of this thread is for, when there are several."""
+
+
+@contextmanager
+def about_mapping(label: str | None) -> Iterator[None]:
+    """Prefix the log lines of this block with `label` (None: no prefix), and those
+    of the work it hands to other threads through in_context()."""
+    token = _MAPPING.set(label)
+    try:
+        yield
+    finally:
+        _MAPPING.reset(token)
+
+
+def in_context(function: Callable[..., _T]) -> Callable[..., _T]:
+    """`function`, to run on another thread with this thread's log context."""
+    run: Callable[..., Any] = contextvars.copy_context().run
+    return partial(run, function)
+
+
+def mapping_label() -> str | None:
+    """The mapping the current work is for, if log lines should name it."""
+    return _MAPPING.get()
+
+
 def scrub(text: str) -> str:
     """Remove tokens, passwords and URL signatures from a log line, and escape the
     bytes of names that are not UTF-8 (they could not be written out)."""
@@ -58,6 +92,9 @@ class ScrubbingFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.message = one_line(record.message)
+        label = mapping_label()
+        if label is not None:
+            record.message = f"[{label}] {record.message}"
         return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
@@ -74,6 +111,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": scrub(record.getMessage()),
         }
+        label = mapping_label()
+        if label is not None:
+            data["mapping"] = label
         if record.exc_info:
             data["error"] = scrub(self.formatException(record.exc_info))
         return json.dumps(data, ensure_ascii=False)

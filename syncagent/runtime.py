@@ -29,6 +29,7 @@ from syncagent.engine.report import PassReport
 from syncagent.engine.upload import LEASE, Uploader
 from syncagent.engine.upload_pass import UploadPass
 from syncagent.ledger import Ledger, LedgerError, LedgerUnavailable, MappingBusy
+from syncagent.logs import about_mapping
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +242,7 @@ def run_upload_pass(
         upload_pass.run,
         interrupted=lambda: upload_pass.cut_short,
         dry_run=dry_run,
+        label=log_label(runtime.config, mapping),
     )
 
 
@@ -252,6 +254,7 @@ def _run_recorded(
     *,
     interrupted: Callable[[], bool],
     dry_run: bool,
+    label: str | None,
 ) -> _Report:
     """Run a pass between its start and its end in the ledger; a mapping another
     live process is passing over is not run (its report says why)."""
@@ -265,10 +268,22 @@ def _run_recorded(
     except MappingBusy as exc:
         report.fatal = str(exc)
         return report
-    report = run()
+    with about_mapping(label):
+        report = run()
     outcome = "interrupted" if interrupted() else report.outcome
     _end_pass(runtime, pass_id, outcome, report.to_dict(), dry_run)
     return report
+
+
+def log_label(config: Config, mapping: MappingConfig) -> str | None:
+    """How log lines name the mapping whose work they tell of: not at all when it is
+    the only one; else by its folder's name, or its path when another mapping's
+    folder has the same name."""
+    if len(config.mappings) < 2:
+        return None
+    name = mapping.local_root.name
+    namesakes = sum(m.local_root.name == name for m in config.mappings)
+    return name if namesakes == 1 else str(mapping.local_root)
 
 
 def _end_pass(
@@ -311,4 +326,5 @@ def run_pull_pass(
         pull.run,
         interrupted=pull.stop.is_set,
         dry_run=dry_run,
+        label=log_label(runtime.config, mapping),
     )

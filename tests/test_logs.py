@@ -82,3 +82,21 @@ def test_a_name_that_is_not_utf8_is_escaped_not_a_logging_error() -> None:
     line = log_once("text", "%s: settled", name)
 
     assert "clip\\udcfe.mov: settled" in line
+
+
+def test_work_handed_to_another_thread_names_the_same_mapping() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from syncagent.logs import about_mapping, in_context
+
+    with about_mapping("clips"), ThreadPoolExecutor(1) as pool:
+        here = log_once("text", "%s: uploaded", "c.mov")
+        handed = pool.submit(in_context(log_once), "json", "%s: uploaded", "a.mov")
+        bare = pool.submit(log_once, "text", "%s: uploaded", "b.mov")
+        line = json.loads(handed.result())
+        other = bare.result()
+
+    assert "WARNING [clips] c.mov: uploaded" in here
+    assert (line["mapping"], line["message"]) == ("clips", "a.mov: uploaded")
+    assert "[clips]" not in other  # handed over without its context
+    assert "[clips]" not in log_once("text", "%s: uploaded", "d.mov")

@@ -21,7 +21,7 @@ from syncagent.display import counted
 from syncagent.engine.dropbox import ingest_mapping, moves_on_ingest
 from syncagent.engine.progress import NoProgress
 from syncagent.engine.report import PassReport
-from syncagent.runtime import Runtime, run_pull_pass, run_upload_pass
+from syncagent.runtime import Runtime, log_label, run_pull_pass, run_upload_pass
 from syncagent.watch import MappingWatcher
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ class AgentService:
                 ingest_mapping(mapping),
                 self.config.agent.settle_seconds,
                 partial(runner.request, "upload"),
+                label=log_label(self.config, mapping),
             )
             runner.passes["upload"] = partial(
                 self._upload_pass, mapping, watcher, runner

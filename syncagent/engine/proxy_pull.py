@@ -18,6 +18,7 @@ from syncagent.engine.remote_tree import RemoteAsset
 from syncagent.engine.safe_root import SafeRoot
 from syncagent.ledger import Ledger
 from syncagent.ledger.records import ProxyFileRecord
+from syncagent.logs import in_context
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,9 @@ class ProxyPuller:
             key = (fetch.asset.folder_id, fetch.asset.asset_id)
             by_asset.setdefault(key, []).append(fetch)
         futures = [
-            pool.submit(guard, fetches[0].rel_path, self._fetch_all, fetches)
+            pool.submit(
+                in_context(guard), fetches[0].rel_path, self._fetch_all, fetches
+            )
             for fetches in by_asset.values()
         ]
         for future in futures:

@@ -50,6 +50,7 @@ from syncagent.engine.pull_report import PullReport
 from syncagent.engine.remote_tree import RemoteTree, list_remote_tree
 from syncagent.engine.safe_root import SafeRoot
 from syncagent.ledger import EntryRecord, Ledger, LedgerError
+from syncagent.logs import in_context
 
 log = logging.getLogger(__name__)
 
@@ -429,7 +430,7 @@ class PullPass:
         action: Callable[..., None],
         *args: object,
     ) -> Future[bool]:
-        return pool.submit(self._transfer_guarded, rel_path, action, *args)
+        return pool.submit(in_context(self._transfer_guarded), rel_path, action, *args)
 
     def _transfer_guarded(
         self, rel_path: str, action: Callable[..., None], *args: object

@@ -48,6 +48,7 @@ from syncagent.engine.problems import (
 )
 from syncagent.engine.progress import Progress
 from syncagent.ledger import EntryRecord, Ledger, UploadRecord
+from syncagent.logs import in_context
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,7 @@ class _Confirmations:
             if self._busy:
                 return  # the run in progress takes it in its next batch
             self._busy = True
-            self._runs.append(self._pool.submit(self._drain))
+            self._runs.append(self._pool.submit(in_context(self._drain)))
 
     def check(self) -> None:
         """Raise the error a confirmation met, if one did."""
@@ -434,8 +435,10 @@ class Uploader:
         if recorded is None:
             self.ledger.finish_upload(upload, entry)
         else:
+            # Followed up on the ledger's thread, under this file's log context.
+            follow_up = in_context(recorded)
             self.ledger.finish_upload_later(
-                upload, entry, lambda error: recorded(done, error)
+                upload, entry, lambda error: follow_up(done, error)
             )
         return done
 
@@ -676,7 +679,12 @@ class Uploader:
                     continue
                 in_flight.append(
                     self.part_pool.submit(
-                        self._put, upload, urls, part, stop, confirmations.add
+                        in_context(self._put),
+                        upload,
+                        urls,
+                        part,
+                        stop,
+                        confirmations.add,
                     )
                 )
                 del part  # the sender holds it now; keep no second reference

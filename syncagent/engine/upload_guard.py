@@ -23,6 +23,7 @@ from syncagent.engine.problems import (
 )
 from syncagent.engine.upload_state import UploadPassState
 from syncagent.ledger import LedgerError, UploadRecord
+from syncagent.logs import in_context
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class FailureGuard(UploadPassState):
         action: Callable[..., None],
         *args: object,
     ) -> Future[None]:
-        return pool.submit(self._guard, rel_path, action, *args)
+        return pool.submit(in_context(self._guard), rel_path, action, *args)
 
     def _join(self, futures: Sequence[Future[None]]) -> None:
         """Wait for every file's work and for the records it deferred; re-raise the

@@ -28,6 +28,7 @@ from watchdog.events import (
 
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.names import AGENT_PREFIX
+from syncagent.logs import about_mapping
 from syncagent.watch.paths import is_watched, printable, relative_path
 from syncagent.watch.settle import SettleQueue
 
@@ -51,20 +52,28 @@ class EventRouter(FileSystemEventHandler):
     """The watchdog handler of one mapping; never raises into the observer thread."""
 
     def __init__(
-        self, root: Path, rules: PathFilter, queue: SettleQueue, owner: WatchOwner
+        self,
+        root: Path,
+        rules: PathFilter,
+        queue: SettleQueue,
+        owner: WatchOwner,
+        *,
+        label: str | None = None,
     ) -> None:
         self.root = root
         self.rules = rules
         self.queue = queue
         self.owner = owner
+        self.label = label
 
     def dispatch(self, event: FileSystemEvent) -> None:
         """Route one event; an error costs a rescan, never the watch."""
-        try:
-            self.route(event)
-        except Exception:
-            log.exception("%s: cannot handle a file event; rescanning", self.root)
-            self.owner.request_pass("an event could not be handled")
+        with about_mapping(self.label):
+            try:
+                self.route(event)
+            except Exception:
+                log.exception("%s: cannot handle a file event; rescanning", self.root)
+                self.owner.request_pass("an event could not be handled")
 
     def route(self, event: FileSystemEvent) -> None:
         """Route one event (may raise)."""

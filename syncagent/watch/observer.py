@@ -16,6 +16,7 @@ from watchdog.observers.polling import PollingObserver
 from syncagent.config import MappingConfig
 from syncagent.engine.filters import PathFilter
 from syncagent.engine.scanner import LocalFile
+from syncagent.logs import about_mapping
 from syncagent.watch.events import EventRouter
 from syncagent.watch.paths import printable
 from syncagent.watch.settle import SettleQueue
@@ -47,8 +48,11 @@ class MappingWatcher:
         mapping: MappingConfig,
         settle_seconds: float,
         on_change: Callable[[str], None],
+        label: str | None = None,
     ) -> None:
+        """`label` names the mapping in log lines (None: they need not)."""
         self.root = mapping.local_root
+        self.label = label
         self.polling = mapping.watch == "poll"
         self.settle_seconds = settle_seconds
         self.on_change = on_change
@@ -57,7 +61,7 @@ class MappingWatcher:
             self.root, settle_seconds, sidecars=mapping.mode == "dropbox"
         )
         rules = PathFilter(mapping.include, mapping.exclude)
-        self.router = EventRouter(self.root, rules, self.queue, self)
+        self.router = EventRouter(self.root, rules, self.queue, self, label=label)
         self._observer: BaseObserver | None = None
         self._lost = False
         # The watched folder itself (device, inode): a watch follows a folder that
@@ -65,7 +69,9 @@ class MappingWatcher:
         self._watched_id: tuple[int, int] | None = None
         self._stop = threading.Event()
         self._ticker = threading.Thread(
-            target=self._tick_loop, name=f"settle:{self.root.name}", daemon=True
+            target=self._tick_loop_about_mapping,
+            name=f"settle:{self.root.name}",
+            daemon=True,
         )
 
     # -- lifecycle --------------------------------------------------------------
@@ -177,6 +183,10 @@ class MappingWatcher:
         except OSError:
             return None
         return (st.st_dev, st.st_ino)
+
+    def _tick_loop_about_mapping(self) -> None:
+        with about_mapping(self.label):
+            self._tick_loop()
 
     def _tick_loop(self) -> None:
         tick = tick_interval(self.settle_seconds)

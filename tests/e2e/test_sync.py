@@ -880,3 +880,36 @@ def test_a_revision_keeps_the_name_the_asset_was_given_in_compass(
     assert revised["checksum"] == hashlib.md5(b"second, longer\n").hexdigest()
     again = run_sync(config)
     assert (again.mapping["revised"], again.mapping["renamed"]) == (0, 0)
+
+
+def test_with_several_mappings_each_file_line_names_its_mapping(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    for folder, name in (("stills", "same.txt"), ("clips", "same.txt")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_bytes(folder.encode())
+    config = write_config(
+        tmp_path,
+        emulator.url,
+        [
+            {"local": "stills", "folder_id": 1001},
+            {"local": "clips", "folder_id": 1002},
+        ],
+    )
+
+    result = run_sync(config)
+
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "uploaded, " in line]
+    assert sorted(line.split(" ", 2)[2].split(",")[0] for line in lines) == [
+        "[clips] same.txt: uploaded",
+        "[stills] same.txt: uploaded",
+    ]
+
+    alone = write_config(
+        tmp_path, emulator.url, [{"local": "stills", "folder_id": 1001}]
+    )
+    (tmp_path / "stills/new.txt").write_bytes(b"new")
+    single = run_sync(alone)
+    assert "] new.txt: uploaded" not in single.stderr
+    assert " new.txt: uploaded" in single.stderr
