@@ -49,13 +49,19 @@ def permissions(data: Any) -> Permissions:
     )
 
 
+def _name(value: Any) -> str:
+    """A folder or asset name as the agent keeps it: a NUL character, which no file
+    system takes in a name and PostgreSQL refuses in text, reads as U+FFFD."""
+    return str(value).replace("\x00", "\ufffd")
+
+
 def folder_listing(data: Any) -> FolderListing:
     """Read the answer of the subfolders call."""
     try:
         subfolders = [
             Folder(
                 folder_id=int(item["id"]),
-                name=str(item["name"]),
+                name=_name(item["name"]),
                 has_children=bool(item.get("has_children")),
                 permissions=permissions(item.get("permissions")),
             )
@@ -63,7 +69,7 @@ def folder_listing(data: Any) -> FolderListing:
         ]
         return FolderListing(
             folder_id=int(data["id"]),
-            name=str(data.get("name") or ""),
+            name=_name(data.get("name") or ""),
             permissions=permissions(data.get("permissions")),
             subfolders=subfolders,
         )
@@ -80,7 +86,7 @@ def asset_item(data: Any) -> AssetItem:
         name = data.get("name") or data.get("file_name") or ""
         return AssetItem(
             asset_id=int(data["id"]),
-            name=str(name),
+            name=_name(name),
             asset_class=data.get("asset_class"),
             status=data.get("status"),
             size=_int_or_none(data.get("size")),

@@ -28,6 +28,7 @@ class ActivityMixin(LedgerBase):
         permanent: bool,
     ) -> None:
         """Remember why an entry failed; repeated failures count up."""
+        reason = reason.replace("\x00", "\ufffd")  # PostgreSQL refuses NUL in text
         now = utcnow()
         with self._write() as session:
             row = session.scalar(

@@ -1502,3 +1502,28 @@ def test_two_way_same_edit_on_both_sides_is_no_conflict(
     assert contents(mirror) == {"notes.txt": b"base, and the same edit\n"}
     assert len(writer.revisions(doc)) == revisions
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_nul_character_in_compass_names_stops_no_pull(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path, ledger_url: str
+) -> None:
+    # No file system takes it in a name, and PostgreSQL refuses it in text: one
+    # such name stopped every pull (and the whole sync) on a PostgreSQL ledger.
+    odd = writer.make_folder("sub\x00folder", ROOT)
+    writer.upload(odd, "inner.txt", b"inner\n")
+    writer.upload(ROOT, "x\x00y.txt", b"odd\n")
+    writer.upload(ROOT, "plain.txt", b"plain\n")
+    config = mirror_config(tmp_path, emulator.url, ledger=ledger_url)
+
+    first = run_sync(config)
+
+    assert first.returncode == 0, first.stderr
+    assert first.mapping["downloaded"] == 3
+    assert contents(tmp_path / "mirror") == {
+        "plain.txt": b"plain\n",
+        "x\ufffdy.txt": b"odd\n",
+        "sub\ufffdfolder/inner.txt": b"inner\n",
+    }
+    again = run_sync(config)
+    assert (again.returncode, again.mapping["unchanged"]) == (0, 3)
+    assert again.mapping["renamed"] == 0
