@@ -29,6 +29,8 @@ PLACEHOLDER = "_"
 
 _FORBIDDEN = re.compile(r'[<>:"|?*]')
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_REPLACEMENT = "\ufffd"
+"""What the client reads a NUL in a Compass name as (see compass.wire)."""
 _SEPARATORS = re.compile(r"[/\\]")
 _DEVICES = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
     f"{prefix}{n}" for prefix in ("COM", "LPT") for n in "0123456789¹²³"
@@ -48,13 +50,10 @@ def safe_name(remote_name: str) -> str:
     parts = [p for p in _SEPARATORS.split(name) if p.strip(".")]
     name = PLACEHOLDER.join(parts)
 
-    # Characters no disk (or only some) accepts in a name, and the bidirectional
-    # overrides and isolates that make a name read as another one (`x<RLO>fdp.exe`
-    # shows as `xexe.pdf`).
-    name = "".join(
-        PLACEHOLDER if unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS else ch
-        for ch in name
-    )
+    # Characters no disk (or only some) accepts in a name (a NUL among them, read
+    # as U+FFFD), and the bidirectional overrides and isolates that make a name
+    # read as another one (`x<RLO>fdp.exe` shows as `xexe.pdf`).
+    name = "".join(PLACEHOLDER if _unsafe_character(ch) else ch for ch in name)
     name = _FORBIDDEN.sub(PLACEHOLDER, name)
     stripped = name.rstrip(" .")
     if stripped != name:
@@ -166,3 +165,9 @@ class NameSpace:
                 self.owners[name_key(candidate)] = "claimed"
                 return candidate
         raise ValueError(f"no free name for {name!r} ({tag})")
+
+
+def _unsafe_character(ch: str) -> bool:
+    return (
+        unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS or ch == _REPLACEMENT
+    )

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import PurePosixPath
@@ -27,6 +27,7 @@ from syncagent.engine.hashing import md5_of_file
 from syncagent.engine.hooks import AssetDescription
 from syncagent.engine.planner import parent_of
 from syncagent.engine.problems import FileProblem, FileVanished
+from syncagent.engine.pull_ops import join
 from syncagent.engine.scanner import LocalFile, stat_file
 from syncagent.engine.upload import LEASE, Transferred
 from syncagent.engine.upload_guard import FailureGuard
@@ -107,7 +108,7 @@ class FileSteps(FailureGuard):
             asset = self._asset_in_folder(entry)
             if asset is not None and self._made_same_change(current, entry, asset):
                 return
-            waits_for_pull = _waits_for_pull(entry, asset)
+            waits_for_pull = _waits_for_pull(entry, asset, self.rules.includes_file)
             if waits_for_pull is not None:
                 self.report.count("awaiting_pull")
                 raise FileProblem(waits_for_pull, permanent=False)
@@ -382,15 +383,18 @@ def _how_sent(done: Transferred) -> str:
     return timing
 
 
-def _waits_for_pull(entry: EntryRecord, asset: AssetItem | None) -> str | None:
+def _waits_for_pull(
+    entry: EntryRecord, asset: AssetItem | None, in_view: Callable[[str], bool]
+) -> str | None:
     """Why a two-way file's change must wait for the next pull, if it must: its
     asset holds other bytes than both sides agreed on, or another name.
 
     Other bytes are a conflict, which the pull settles by keeping both versions (a
     revision sent from here would bury the other one). Another name is a rename
-    made in Compass: sent from here, a revision would carry the old one back; the
-    pull renames the file here first. An asset gone from the folder (None) is
-    neither: the file then goes up as a new asset.
+    made in Compass, which the pull brings here first, unless the mapping's filters
+    leave the new name out (`in_view`): then the file keeps its name here and the
+    revision goes up at once, under the asset's name. An asset gone from the folder
+    (None) is neither: the file then goes up as a new asset.
     """
     if asset is None:
         return None
@@ -399,7 +403,8 @@ def _waits_for_pull(entry: EntryRecord, asset: AssetItem | None) -> str | None:
             "changed in Compass too since the last sync; the next pull keeps both "
             "versions"
         )
-    if entry.remote_name is not None and asset.name != entry.remote_name:
+    renamed = entry.remote_name is not None and asset.name != entry.remote_name
+    if renamed and in_view(join(parent_of(entry.rel_path), asset.name)):
         return (
             f"renamed in Compass since the last sync (to {asset.name!r}); the next "
             "pull renames it here, then this change goes up"

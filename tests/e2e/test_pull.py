@@ -1521,9 +1521,35 @@ def test_a_nul_character_in_compass_names_stops_no_pull(
     assert first.mapping["downloaded"] == 3
     assert contents(tmp_path / "mirror") == {
         "plain.txt": b"plain\n",
-        "x\ufffdy.txt": b"odd\n",
-        "sub\ufffdfolder/inner.txt": b"inner\n",
+        "x_y.txt": b"odd\n",
+        "sub_folder/inner.txt": b"inner\n",
     }
     again = run_sync(config)
     assert (again.returncode, again.mapping["unchanged"]) == (0, 3)
     assert again.mapping["renamed"] == 0
+
+
+def test_two_way_edit_after_a_rename_out_of_view_goes_up_at_once(
+    emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
+) -> None:
+    # The pull keeps a file renamed in Compass to a left-out name under its old
+    # name here: waiting for the pull to rename it would wait for ever.
+    doc = writer.upload(ROOT, "control.txt", b"base\n")
+    config = mirror_config(tmp_path, emulator.url, direction="both")
+    mirror = tmp_path / "mirror"
+    assert all(r.ok for r in sync_once(config))
+    writer.rename({doc: ".control.txt"})  # hidden: the default excludes leave it out
+    (mirror / "control.txt").write_bytes(b"base, edited here\n")
+
+    with open_runtime(load_config(config), "sync") as runtime:
+        [mapping] = runtime.config.mappings
+        upload = run_upload_pass(runtime, mapping, NoProgress())
+        pull = run_pull_pass(runtime, mapping, NoProgress())
+        again = run_upload_pass(runtime, mapping, NoProgress())
+
+    assert (upload.revised, upload.failures) == (1, [])
+    assert (pull.failures, again.revised, again.failures) == ([], 0, [])
+    asset = writer.asset(doc)
+    assert asset["name"] == ".control.txt"
+    assert asset["checksum"] == md5(b"base, edited here\n")
+    assert contents(mirror) == {"control.txt": b"base, edited here\n"}
