@@ -50,6 +50,8 @@ class Runtime:
     stop: threading.Event = field(default_factory=threading.Event)
     registration_lost: threading.Event = field(default_factory=threading.Event)
     """Set when another process removed this one's registration on the ledger."""
+    on_registration_lost: Callable[[], None] | None = None
+    """Called (on the heartbeat's thread) once the registration is found gone."""
 
 
 @contextmanager
@@ -167,6 +169,8 @@ def _heartbeat(runtime: Runtime) -> None:
                 "minutes: was it suspended?) and may be running now; stopping"
             )
             runtime.registration_lost.set()
+            if runtime.on_registration_lost is not None:
+                runtime.on_registration_lost()
             return
 
 

@@ -46,11 +46,17 @@ class AgentService:
         self.scheduler = PassScheduler()
         self.stopping = threading.Event()
         self.fatal: BaseException | None = None
+        runtime.on_registration_lost = self._registration_lost
+        if runtime.registration_lost.is_set():
+            self._registration_lost()
 
     # -- lifecycle --------------------------------------------------------------
 
     def start(self) -> None:
-        """Start watching and the first pass of every mapping."""
+        """Start watching and the first pass of every mapping (none once a stop
+        was asked for)."""
+        if self.stopping.is_set():
+            return
         agent = self.config.agent
         for index, mapping in enumerate(self.config.mappings, start=1):
             self._add_mapping(index, mapping)
@@ -65,8 +71,10 @@ class AgentService:
     def wait(self) -> None:
         """Block until a stop is requested (a signal, or a fatal error)."""
         while not self.stopping.wait(0.5):
-            if self.runtime.registration_lost.is_set():
-                self._fatal(RegistrationLost("another agent took over the ledger"))
+            pass
+
+    def _registration_lost(self) -> None:
+        self._fatal(RegistrationLost("another agent took over the ledger"))
 
     def request_stop(self, why: str) -> None:
         """Ask the service to stop (safe from a signal handler)."""
@@ -171,6 +179,8 @@ class AgentService:
     def _fatal(self, exc: BaseException) -> None:
         self.fatal = exc
         self.request_stop(f"fatal: {exc}")
+        for runner in self.runners:
+            runner.stop()  # no new pass, not even before the shutdown begins
 
 
 def _job_id(kind: str, index: int) -> str:
