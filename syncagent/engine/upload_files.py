@@ -111,6 +111,10 @@ class FileSteps(FailureGuard):
             waits_for_pull = _waits_for_pull(entry, asset, self.rules.includes_file)
             if waits_for_pull is not None:
                 self.report.count("awaiting_pull")
+                if self.watched:
+                    # The agent runs that pull now, then this pass again: news.
+                    log.info("%s: %s", current.rel_path, waits_for_pull)
+                    return
                 raise FileProblem(waits_for_pull, permanent=False)
         upload = self.ledger.begin_upload(
             self.mapping_id,

@@ -726,5 +726,8 @@ def test_two_way_edit_meeting_a_rename_in_compass_asks_for_the_pull_at_once(
     )
     assert sorted(p.name for p in root.iterdir()) == ["final.txt"]
     assert set(view.tree(1001)) == {"final.txt"}
+    # Settled within seconds by the agent itself: news, not a warning.
+    assert "draft.txt: renamed in Compass since the last sync" in agent.log()
+    assert [line for line in agent.log().splitlines() if " WARNING " in line] == []
     agent.wait_for("no failure left", lambda: failures_in_ledger(config, root) == {})
     assert agent.stop() == 0
