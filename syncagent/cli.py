@@ -141,7 +141,8 @@ def status(config_path: Path | None, as_json: bool) -> None:
     passes, and whether an agent is running. Safe while the agent runs.
 
     Exit status: 0 all well, 1 some files failed or a mapping is not syncing (its
-    last pass could not run), 2 configuration error.
+    last pass could not run), or the ledger cannot be read now, 2 configuration
+    error.
     """
     from syncagent.commands.status import show_status
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -322,6 +323,33 @@ def test_an_agent_another_took_for_dead_stops_once_it_sees_it(
         assert time.monotonic() - started < 10
         assert not runtime.ledger.heartbeat(runtime.owner)
     assert "registration on the ledger was removed by another" in caplog.text
+
+
+@pytest.mark.parametrize("command", ["status", "sync"])
+def test_a_ledger_server_that_does_not_answer_is_one_error_line(
+    tmp_path: Path, command: str
+) -> None:
+    (tmp_path / "media").mkdir()
+    config = tmp_path / "agent.toml"
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config.write_text(
+        CONFIG.format(ledger=f"postgresql+psycopg://agent@127.0.0.1:{port}/ledger")
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-m", "syncagent", command, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert "cannot reach the ledger's database server at" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "configuration error" not in done.stderr
 
 
 def test_status_needs_no_password_from_the_environment(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """`syncagent status`: per mapping, what is synced, pending, in flight and failed.
 
 Exit status: 0 nothing failed, 1 some entries failed or a mapping's last pass could not
-run (listed), 2 configuration error.
+run (listed), or the ledger cannot be read now (its disk failed, its database server
+is away), 2 configuration error.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, TextIO
 
 from syncagent.agent.status import MappingStatus, Status, collect_status
 from syncagent.config import Config, ConfigError, sqlite_file
-from syncagent.ledger import Ledger, utcnow
+from syncagent.ledger import Ledger, LedgerError, utcnow
 from syncagent.logs import one_line, setup_logging
 from syncagent.runtime import open_ledger
 
@@ -34,8 +35,14 @@ def show_status(config: Config, *, as_json: bool) -> int:
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return 2
+    except LedgerError as exc:
+        log.error("%s", exc)  # its disk failed, or its database server is away
+        return 1
     try:
         status = collect_status(config, ledger)
+    except LedgerError as exc:
+        log.error("%s", exc)
+        return 1
     finally:
         ledger.close()
     if as_json:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from syncagent.ledger import migrate
@@ -197,6 +197,11 @@ class LedgerBase:
                     f"cannot open the ledger at {safe_url(url)}: its disk failed "
                     f"({reason_of(exc)}); free space or fix the disk, then start "
                     "again"
+                ) from exc
+            if _server_unreachable(exc):
+                raise LedgerUnavailable(
+                    f"cannot reach the ledger's database server at {safe_url(url)} "
+                    f"({reason_of(exc)}); start again once it answers"
                 ) from exc
             raise LedgerError(
                 f"cannot open the ledger at {safe_url(url)}: {reason_of(exc)}"
@@ -382,6 +387,18 @@ def _storage_failed(exc: Exception) -> bool:
     return isinstance(original, OSError) and original.errno in _STORAGE_ERRNOS
 
 
+def _server_unreachable(exc: Exception) -> bool:
+    """Whether opening the ledger failed to reach its database server (PostgreSQL
+    down or far away), rather than on a wrong URL, database, user or password."""
+    original = getattr(exc, "orig", None)
+    if not isinstance(exc, OperationalError) or original is None:
+        return False
+    # A server that answered and refused (no such database, a wrong password)
+    # says FATAL; a connection never made (refused, timed out, no such host) has
+    # neither that nor an SQLSTATE.
+    return getattr(original, "sqlstate", "") is None and "FATAL" not in str(original)
+
+
 def _sqlite_file(url: str) -> Path | None:
     """The file of a SQLite ledger URL; None for other databases or memory."""
     try:
@@ -406,7 +423,8 @@ def _remove_sqlite_files(path: Path) -> None:
 def reason_of(exc: Exception) -> str:
     """The database's own words, without the SQL statement SQLAlchemy appends."""
     original = getattr(exc, "orig", None)
-    return str(original) if original is not None else str(exc).split("\n")[0]
+    text = str(original) if original is not None else str(exc).split("\n")[0]
+    return " ".join(text.split())  # one line: a server's message may hold several
 
 
 def safe_url(url: str) -> str:
