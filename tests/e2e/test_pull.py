@@ -1399,25 +1399,40 @@ def test_a_bug_met_by_one_download_leaves_the_others_done(
     assert (again.downloaded, again.failures) == (1, [])
 
 
+def two_way_of(
+    writer: CompassWriter, tmp_path: Path, url: str, name: str
+) -> tuple[int, Path, Path]:
+    """An asset `name` holding "base\\n", synced down by a two-way mapping: its
+    ID, the mapping's configuration and its local folder."""
+    doc = writer.upload(ROOT, name, b"base\n")
+    config = mirror_config(tmp_path, url, direction="both")
+    assert all(r.ok for r in sync_once(config))
+    return doc, config, tmp_path / "mirror"
+
+
+def upload_pull_upload(config: Path) -> tuple[PassReport, PullReport, PassReport]:
+    """An upload pass, a pull, an upload pass: the order `syncagent run` may take
+    when a save here comes before the next pull."""
+    with open_runtime(load_config(config), "sync") as runtime:
+        [mapping] = runtime.config.mappings
+        return (
+            run_upload_pass(runtime, mapping, NoProgress()),
+            run_pull_pass(runtime, mapping, NoProgress()),
+            run_upload_pass(runtime, mapping, NoProgress()),
+        )
+
+
 def test_two_way_edit_seen_before_a_rename_in_compass_keeps_the_new_name(
     emulator: EmulatorServer, writer: CompassWriter, tmp_path: Path
 ) -> None:
     # Under `syncagent run` the upload pass a local save starts can come before
     # the pull that would bring a colleague's rename: the revision must not put the
     # old name back in Compass.
-    doc = writer.upload(ROOT, "draft.txt", b"base\n")
-    config = mirror_config(tmp_path, emulator.url, direction="both")
-    mirror = tmp_path / "mirror"
-    assert all(r.ok for r in sync_once(config))
+    doc, config, mirror = two_way_of(writer, tmp_path, emulator.url, "draft.txt")
     writer.rename({doc: "final by a colleague.txt"})
     (mirror / "draft.txt").write_bytes(b"base, edited here\n")
 
-    with open_runtime(load_config(config), "sync") as runtime:
-        [mapping] = runtime.config.mappings
-        upload = run_upload_pass(runtime, mapping, NoProgress())
-        assert writer.asset(doc)["name"] == "final by a colleague.txt"
-        pull = run_pull_pass(runtime, mapping, NoProgress())
-        after = run_upload_pass(runtime, mapping, NoProgress())
+    upload, pull, after = upload_pull_upload(config)
 
     assert upload.revised == 0
     assert "renamed in Compass" in upload.failures[0].reason
@@ -1490,11 +1505,7 @@ def test_two_way_same_edit_on_both_sides_is_no_conflict(
     (mirror / "notes.txt").write_bytes(b"base, and the same edit\n")
     revisions = len(writer.revisions(doc))
 
-    with open_runtime(load_config(config), "sync") as runtime:
-        [mapping] = runtime.config.mappings
-        upload = run_upload_pass(runtime, mapping, NoProgress())
-        pull = run_pull_pass(runtime, mapping, NoProgress())
-        again = run_upload_pass(runtime, mapping, NoProgress())
+    upload, pull, again = upload_pull_upload(config)
 
     assert (upload.adopted, upload.revised, upload.failures) == (1, 0, [])
     assert (pull.updated, pull.conflicts, pull.downloaded) == (0, 0, 0)
@@ -1534,18 +1545,11 @@ def test_two_way_edit_after_a_rename_out_of_view_goes_up_at_once(
 ) -> None:
     # The pull keeps a file renamed in Compass to a left-out name under its old
     # name here: waiting for the pull to rename it would wait for ever.
-    doc = writer.upload(ROOT, "control.txt", b"base\n")
-    config = mirror_config(tmp_path, emulator.url, direction="both")
-    mirror = tmp_path / "mirror"
-    assert all(r.ok for r in sync_once(config))
+    doc, config, mirror = two_way_of(writer, tmp_path, emulator.url, "control.txt")
     writer.rename({doc: ".control.txt"})  # hidden: the default excludes leave it out
     (mirror / "control.txt").write_bytes(b"base, edited here\n")
 
-    with open_runtime(load_config(config), "sync") as runtime:
-        [mapping] = runtime.config.mappings
-        upload = run_upload_pass(runtime, mapping, NoProgress())
-        pull = run_pull_pass(runtime, mapping, NoProgress())
-        again = run_upload_pass(runtime, mapping, NoProgress())
+    upload, pull, again = upload_pull_upload(config)
 
     assert (upload.revised, upload.failures) == (1, [])
     assert (pull.failures, again.revised, again.failures) == ([], 0, [])
