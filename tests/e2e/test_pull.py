@@ -1402,7 +1402,7 @@ def test_a_bug_met_by_one_download_leaves_the_others_done(
 def two_way_of(
     writer: CompassWriter, tmp_path: Path, url: str, name: str
 ) -> tuple[int, Path, Path]:
-    """An asset `name` holding "base\\n", synced down by a two-way mapping: its
+    """An asset `name` holding one line, synced down by a two-way mapping: its
     ID, the mapping's configuration and its local folder."""
     doc = writer.upload(ROOT, name, b"base\n")
     config = mirror_config(tmp_path, url, direction="both")
